@@ -1,0 +1,79 @@
+import type { V1ObjectMeta } from '@kubernetes/client-node';
+import type { Condition } from '../core/conditions.js';
+import type { EventParam } from '../core/event-params.js';
+import type { DeliveryTarget } from '../core/socket.js';
+
+export const GROUP = 'eventxmlrpc.io';
+export const VERSION = 'v1alpha1';
+export const API_VERSION = `${GROUP}/${VERSION}`;
+
+/** Custom objects arrive as plain JSON: timestamps are strings, not the Dates of the typed core API. */
+export type ObjectMeta = Omit<V1ObjectMeta, 'creationTimestamp' | 'deletionTimestamp'> & {
+  creationTimestamp?: string;
+  deletionTimestamp?: string;
+};
+
+export interface Subscriber {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: SubscriberSpec;
+  status?: SubscriberStatus;
+}
+
+export interface SubscriberSpec {
+  event: string;
+  socket: string;
+  useStructParam?: boolean;
+}
+
+export interface SubscriberStatus {
+  observedGeneration?: number;
+  conditions?: Condition[];
+  target?: DeliveryTarget;
+}
+
+export interface EventRaise {
+  apiVersion?: string;
+  kind?: string;
+  metadata: ObjectMeta;
+  spec: EventRaiseSpec;
+  status?: EventRaiseStatus;
+}
+
+export interface EventRaiseSpec {
+  event: string;
+  params?: EventParam[];
+  syncMode?: boolean;
+}
+
+export type RaisePhase = 'Pending' | 'Dispatched' | 'Delivered' | 'PartiallyDelivered' | 'Failed' | 'NoSubscribers';
+
+export interface EventRaiseStatus {
+  observedGeneration?: number;
+  phase?: RaisePhase;
+  matched?: number;
+  delivered?: number;
+  failed?: number;
+  startTime?: string;
+  completionTime?: string;
+  deliveries?: DeliveryRecord[];
+  conditions?: Condition[];
+}
+
+export interface DeliveryRecord {
+  subscriber: string;
+  url: string;
+  method: string;
+  outcome: 'Delivered' | 'Failed';
+  httpStatus?: number;
+  faultCode?: number;
+  faultString?: string;
+  error?: string;
+  attempts: number;
+  durationMs: number;
+}
+
+export const SUBSCRIBERS = { group: GROUP, version: VERSION, plural: 'subscribers', kind: 'Subscriber' } as const;
+export const EVENT_RAISES = { group: GROUP, version: VERSION, plural: 'eventraises', kind: 'EventRaise' } as const;
+export type Resource = typeof SUBSCRIBERS | typeof EVENT_RAISES;

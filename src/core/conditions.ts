@@ -1,0 +1,32 @@
+/** The metav1.Condition shape. */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  observedGeneration?: number;
+  lastTransitionTime: string;
+  reason: string;
+  message: string;
+}
+
+export type ConditionInput = Omit<Condition, 'lastTransitionTime'>;
+
+/**
+ * Sets one condition by type, keeping lastTransitionTime when the status did
+ * not change (as apimachinery's meta.SetStatusCondition does).
+ */
+export function setCondition(conditions: readonly Condition[] | undefined, input: ConditionInput, now: Date): Condition[] {
+  const existing = conditions?.find((c) => c.type === input.type);
+  const lastTransitionTime =
+    existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now);
+  const next: Condition = { ...input, lastTransitionTime };
+  return [...(conditions ?? []).filter((c) => c.type !== input.type), next];
+}
+
+export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+/** Kubernetes serialises metav1.Time with second precision. */
+export function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

@@ -1,0 +1,94 @@
+import type { DeliveryRecord, EventRaiseStatus, RaisePhase } from '../api/types.js';
+import { rfc3339, setCondition } from './conditions.js';
+
+/** The phases after which a raise is never delivered again. */
+export const TERMINAL_PHASES: ReadonlySet<RaisePhase> = new Set([
+  'Dispatched',
+  'Delivered',
+  'PartiallyDelivered',
+  'Failed',
+  'NoSubscribers',
+]);
+
+export function isTerminal(status: EventRaiseStatus | undefined): boolean {
+  return status?.phase !== undefined && TERMINAL_PHASES.has(status.phase);
+}
+
+interface Base {
+  generation: number;
+  previous: EventRaiseStatus | undefined;
+  startTime: string;
+  now: Date;
+}
+
+/** Sync mode: one record per matched subscriber; terminal once every matched subscriber has one. */
+export function syncStatus(input: Base & { matched: readonly string[]; records: readonly DeliveryRecord[] }): EventRaiseStatus {
+  const deliveries = [...input.records].sort(bySubscriber);
+  const delivered = deliveries.filter((d) => d.outcome === 'Delivered').length;
+  const failed = deliveries.length - delivered;
+  const matched = input.matched.length;
+  const waiting = input.matched.filter((name) => !deliveries.some((d) => d.subscriber === name)).length;
+  if (waiting > 0) {
+    return build(input, 'Pending', { matched, delivered, failed, deliveries }, {
+      reason: 'Delivering',
+      message: `waiting for ${waiting} of ${matched} subscribers`,
+    });
+  }
+  const phase: RaisePhase = failed === 0 ? 'Delivered' : delivered === 0 ? 'Failed' : 'PartiallyDelivered';
+  return build(input, phase, { matched, delivered, failed, deliveries }, {
+    reason: phase,
+    message: `${delivered} of ${matched} subscribers answered with success${failed ? `, ${failed} failed` : ''}`,
+  });
+}
+
+/** Async mode: terminal once every request was written (or could not be); responses are not awaited. */
+export function asyncStatus(input: Base & { matched: number; written: number; notWritten: number }): EventRaiseStatus {
+  return build(input, 'Dispatched', { matched: input.matched, delivered: input.written, failed: input.notWritten }, {
+    reason: 'Dispatched',
+    message: `request written to ${input.written} of ${input.matched} subscribers${
+      input.notWritten ? `; ${input.notWritten} could not be reached` : ''
+    }; responses are not awaited in async mode`,
+  });
+}
+
+export function noSubscribersStatus(input: Base & { event: string }): EventRaiseStatus {
+  return build(input, 'NoSubscribers', { matched: 0, delivered: 0, failed: 0 }, {
+    reason: 'NoSubscribers',
+    message: `no Ready Subscriber in this namespace subscribes to ${input.event}`,
+  });
+}
+
+/** A raise whose spec cannot be encoded (only possible when admission did not check it). */
+export function invalidStatus(input: Base & { problems: readonly string[] }): EventRaiseStatus {
+  return build(input, 'Failed', { matched: 0, delivered: 0, failed: 0 }, {
+    reason: 'InvalidEvent',
+    message: `not delivered: ${input.problems.join('; ')}`,
+  });
+}
+
+function build(
+  input: Base,
+  phase: RaisePhase,
+  counts: Pick<EventRaiseStatus, 'matched' | 'delivered' | 'failed' | 'deliveries'>,
+  condition: { reason: string; message: string },
+): EventRaiseStatus {
+  const terminal = TERMINAL_PHASES.has(phase);
+  const status: EventRaiseStatus = {
+    observedGeneration: input.generation,
+    phase,
+    ...counts,
+    startTime: input.startTime,
+    conditions: setCondition(
+      input.previous?.conditions,
+      { type: 'Complete', status: terminal ? 'True' : 'False', observedGeneration: input.generation, ...condition },
+      input.now,
+    ),
+  };
+  if (terminal) status.completionTime = input.previous?.completionTime ?? rfc3339(input.now);
+  if (!status.deliveries) delete status.deliveries;
+  return status;
+}
+
+function bySubscriber(a: DeliveryRecord, b: DeliveryRecord): number {
+  return a.subscriber < b.subscriber ? -1 : a.subscriber > b.subscriber ? 1 : 0;
+}

@@ -1,0 +1,74 @@
+import type { Subscriber } from '../api/types.js';
+import { findCondition } from './conditions.js';
+import { parseSocket, type DeliveryTarget } from './socket.js';
+import { READY } from './subscriber-status.js';
+
+export interface SubscriberEntry {
+  namespace: string;
+  name: string;
+  event: string;
+  target: DeliveryTarget;
+  /** Unset when the Subscriber leaves it to the operator's default. */
+  useStructParam: boolean | undefined;
+}
+
+/**
+ * Subscribers by namespace and event, kept from the informer's events, so
+ * that matching a raise costs one map lookup and no API call.
+ *
+ * A Subscriber matches as soon as its socket parses, before its own status is
+ * written, so a raise created right after a subscription is not lost to that
+ * round trip; it stops matching once its status says the host does not resolve.
+ */
+export class SubscriberIndex {
+  private readonly byEvent = new Map<string, Map<string, SubscriberEntry>>();
+  private readonly eventOf = new Map<string, string>();
+
+  upsert(subscriber: Subscriber): void {
+    const namespace = subscriber.metadata.namespace ?? '';
+    const name = subscriber.metadata.name ?? '';
+    this.remove(namespace, name);
+    const entry = usableEntry(subscriber, namespace, name);
+    if (!entry) return;
+    const bucketKey = `${namespace}/${entry.event}`;
+    let bucket = this.byEvent.get(bucketKey);
+    if (!bucket) this.byEvent.set(bucketKey, (bucket = new Map()));
+    bucket.set(name, entry);
+    this.eventOf.set(`${namespace}/${name}`, bucketKey);
+  }
+
+  remove(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const bucketKey = this.eventOf.get(key);
+    if (bucketKey === undefined) return;
+    this.eventOf.delete(key);
+    const bucket = this.byEvent.get(bucketKey);
+    bucket?.delete(name);
+    if (bucket?.size === 0) this.byEvent.delete(bucketKey);
+  }
+
+  /** The usable Subscribers of `event` in `namespace`, ordered by name. */
+  match(namespace: string, event: string): SubscriberEntry[] {
+    const bucket = this.byEvent.get(`${namespace}/${event}`);
+    if (!bucket) return [];
+    return [...bucket.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  get(namespace: string, name: string): SubscriberEntry | undefined {
+    const bucketKey = this.eventOf.get(`${namespace}/${name}`);
+    return bucketKey === undefined ? undefined : this.byEvent.get(bucketKey)?.get(name);
+  }
+}
+
+function usableEntry(subscriber: Subscriber, namespace: string, name: string): SubscriberEntry | undefined {
+  if (subscriber.metadata.deletionTimestamp) return undefined;
+  const parsed = parseSocket(subscriber.spec?.socket ?? '');
+  if (!parsed.ok || typeof subscriber.spec.event !== 'string') return undefined;
+  const ready = findCondition(subscriber.status?.conditions, READY);
+  const unresolvable =
+    ready?.status === 'False' &&
+    ready.reason === 'HostNotFound' &&
+    ready.observedGeneration === subscriber.metadata.generation;
+  if (unresolvable) return undefined;
+  return { namespace, name, event: subscriber.spec.event, target: parsed.target, useStructParam: subscriber.spec.useStructParam };
+}

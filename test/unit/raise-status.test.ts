@@ -1,0 +1,86 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { DeliveryRecord } from '../../src/api/types.js';
+import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../../src/core/raise-status.js';
+
+const now = new Date('2026-01-02T03:04:05.678Z');
+const base = { generation: 1, previous: undefined, startTime: '2026-01-02T03:04:00Z', now };
+const record = (subscriber: string, outcome: 'Delivered' | 'Failed'): DeliveryRecord => ({
+  subscriber,
+  url: `http://${subscriber}:80/RPC2`,
+  method: 'm',
+  outcome,
+  attempts: 1,
+  durationMs: 3,
+});
+
+describe('syncStatus', () => {
+  it('is Pending while a matched subscriber has no record, and keeps the partial results', () => {
+    const status = syncStatus({ ...base, matched: ['a', 'b'], records: [record('a', 'Delivered')] });
+    assert.equal(status.phase, 'Pending');
+    assert.equal(isTerminal(status), false);
+    assert.deepEqual([status.matched, status.delivered, status.failed], [2, 1, 0]);
+    assert.equal(status.completionTime, undefined);
+    assert.equal(status.deliveries?.length, 1);
+    assert.deepEqual(
+      status.conditions?.map((c) => [c.type, c.status, c.reason, c.message]),
+      [['Complete', 'False', 'Delivering', 'waiting for 1 of 2 subscribers']],
+    );
+  });
+
+  const terminal: Array<[string, DeliveryRecord[], string, number, number]> = [
+    ['Delivered', [record('a', 'Delivered'), record('b', 'Delivered')], 'Delivered', 2, 0],
+    ['PartiallyDelivered', [record('b', 'Failed'), record('a', 'Delivered')], 'PartiallyDelivered', 1, 1],
+    ['Failed', [record('a', 'Failed'), record('b', 'Failed')], 'Failed', 0, 2],
+  ];
+  for (const [name, records, phase, delivered, failed] of terminal) {
+    it(`ends ${name} when every matched subscriber has a record`, () => {
+      const status = syncStatus({ ...base, matched: ['a', 'b'], records });
+      assert.equal(status.phase, phase);
+      assert.equal(isTerminal(status), true);
+      assert.deepEqual([status.matched, status.delivered, status.failed], [2, delivered, failed]);
+      assert.equal(status.completionTime, '2026-01-02T03:04:05Z');
+      assert.deepEqual(status.deliveries?.map((d) => d.subscriber), ['a', 'b']);
+      assert.equal(status.conditions?.[0]?.status, 'True');
+      assert.equal(status.conditions?.[0]?.reason, phase);
+    });
+  }
+
+  it('keeps lastTransitionTime while the condition status stays the same', () => {
+    const first = syncStatus({ ...base, matched: ['a', 'b'], records: [] });
+    const later = syncStatus({
+      ...base,
+      previous: first,
+      now: new Date('2026-01-02T03:09:00Z'),
+      matched: ['a', 'b'],
+      records: [record('a', 'Delivered')],
+    });
+    assert.equal(later.conditions?.[0]?.lastTransitionTime, first.conditions?.[0]?.lastTransitionTime);
+    const done = syncStatus({ ...base, previous: later, now: new Date('2026-01-02T03:10:00Z'), matched: ['a'], records: [record('a', 'Delivered')] });
+    assert.equal(done.conditions?.[0]?.lastTransitionTime, '2026-01-02T03:10:00Z');
+  });
+});
+
+describe('other terminal statuses', () => {
+  it('async: Dispatched with the written and unwritten counts, and no per-subscriber list', () => {
+    const status = asyncStatus({ ...base, matched: 3, written: 2, notWritten: 1 });
+    assert.equal(status.phase, 'Dispatched');
+    assert.deepEqual([status.matched, status.delivered, status.failed], [3, 2, 1]);
+    assert.equal(status.deliveries, undefined);
+    assert.match(status.conditions?.[0]?.message ?? '', /written to 2 of 3 subscribers; 1 could not be reached/);
+  });
+
+  it('NoSubscribers names the event', () => {
+    const status = noSubscribersStatus({ ...base, event: 'E_PIKE_BLOCKED' });
+    assert.equal(status.phase, 'NoSubscribers');
+    assert.deepEqual([status.matched, status.delivered, status.failed], [0, 0, 0]);
+    assert.match(status.conditions?.[0]?.message ?? '', /E_PIKE_BLOCKED/);
+  });
+
+  it('an invalid event fails with reason InvalidEvent and the problems', () => {
+    const status = invalidStatus({ ...base, problems: ['params[0]: bad'] });
+    assert.equal(status.phase, 'Failed');
+    assert.equal(status.conditions?.[0]?.reason, 'InvalidEvent');
+    assert.match(status.conditions?.[0]?.message ?? '', /params\[0\]: bad/);
+  });
+});

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { parseSocket } from '../../src/core/socket.js';
+
+describe('parseSocket', () => {
+  const accepted: Array<[string, { host: string; port: number; path: string; method: string; url: string }]> = [
+    ['xmlrpc:127.0.0.1:8090:ev_cb', { host: '127.0.0.1', port: 8090, path: '/RPC2', method: 'ev_cb', url: 'http://127.0.0.1:8090/RPC2' }],
+    ['xmlrpc:blocker.voip.svc:8080:block_ip', { host: 'blocker.voip.svc', port: 8080, path: '/RPC2', method: 'block_ip', url: 'http://blocker.voip.svc:8080/RPC2' }],
+    ['xmlrpc:localhost:80:m', { host: 'localhost', port: 80, path: '/RPC2', method: 'm', url: 'http://localhost:80/RPC2' }],
+    ['xmlrpc:127.0.0.1:8090/my/rpc/path:ev_cb', { host: '127.0.0.1', port: 8090, path: '/my/rpc/path', method: 'ev_cb', url: 'http://127.0.0.1:8090/my/rpc/path' }],
+    ['xmlrpc:h:8090:ns:method', { host: 'h', port: 8090, path: '/RPC2', method: 'ns:method', url: 'http://h:8090/RPC2' }],
+    ['xmlrpc:[::1]:8080:m', { host: '[::1]', port: 8080, path: '/RPC2', method: 'm', url: 'http://[::1]:8080/RPC2' }],
+    ['xmlrpc:[2001:db8::1]:80/RPC2:ns:method', { host: '[2001:db8::1]', port: 80, path: '/RPC2', method: 'ns:method', url: 'http://[2001:db8::1]:80/RPC2' }],
+    ['xmlrpc:localhost:65535:a.b/c', { host: 'localhost', port: 65535, path: '/RPC2', method: 'a.b/c', url: 'http://localhost:65535/RPC2' }],
+    ['xmlrpc:h:1/p:a:m', { host: 'h', port: 1, path: '/p', method: 'a:m', url: 'http://h:1/p' }],
+    ['xmlrpc:h:8090/:m', { host: 'h', port: 8090, path: '/', method: 'm', url: 'http://h:8090/' }],
+  ];
+  for (const [socket, target] of accepted) {
+    it(`accepts ${socket}`, () => {
+      assert.deepEqual(parseSocket(socket), { ok: true, target });
+    });
+  }
+
+  // OpenSIPS accepts several of these (port wrap, leading zeros, raw method text); we refuse them.
+  const rejected: Array<[string, string, RegExp]> = [
+    ['XMLRPC:127.0.0.1:8090:m', 'UnsupportedScheme', /must start with "xmlrpc:"/],
+    ['http://h:80/', 'UnsupportedScheme', /case-sensitive/],
+    ['xmlrpc:h:73626:m', 'InvalidPort', /1\.\.65535/],
+    ['xmlrpc:h:65536:m', 'InvalidPort', /1\.\.65535/],
+    ['xmlrpc:h:08090:m', 'InvalidPort', /without leading zeros/],
+    ['xmlrpc:h:008090:m', 'InvalidPort', /"008090"/],
+    ['xmlrpc:h:0:m', 'InvalidPort', /"0"/],
+    ['xmlrpc:h:abc:m', 'InvalidPort', /"abc"/],
+    ['xmlrpc:h::m', 'InvalidPort', /""/],
+    ['xmlrpc:h:80path:m', 'InvalidPort', /"80path"/],
+    ['xmlrpc:h:-1:m', 'InvalidPort', /"-1"/],
+    ['xmlrpc::8090:m', 'InvalidHost', /empty host/],
+    ['xmlrpc:::1:8090:m', 'InvalidHost', /empty host/],
+    ['xmlrpc:[::1:8090:m', 'InvalidHost', /no closing "\]"/],
+    ['xmlrpc:[zz::1]:8090:m', 'InvalidHost', /not a valid IPv6/],
+    ['xmlrpc:[1.2.3.4]:8090:m', 'InvalidHost', /not a valid IPv6/],
+    ['xmlrpc:256.1.1.1:8090:m', 'InvalidHost', /not a valid dotted IPv4/],
+    ['xmlrpc:-bad-.com:80:m', 'InvalidHost', /DNS name/],
+    ['xmlrpc:under_score.com:80:m', 'InvalidHost', /DNS name/],
+    ['xmlrpc:h', 'MalformedSocket', /no port/],
+    ['xmlrpc:h:8090', 'MalformedSocket', /no method/],
+    ['xmlrpc:h:8090:', 'InvalidMethod', /empty method/],
+    ['xmlrpc:h:8090:a b', 'InvalidMethod', /A-Z a-z 0-9 _ \. : \//],
+    ['xmlrpc:h:8090:m ', 'InvalidMethod', /"m "/],
+    ['xmlrpc:h:8090:a<b>&c', 'InvalidMethod', /"a<b>&c"/],
+    ['xmlrpc:h:8090/a b:m', 'InvalidPath', /visible ASCII other than ":"/],
+    ['xmlrpc:h:8090/é:m', 'InvalidPath', /"\/é"/],
+    ['xmlrpc:[::ffff:1.2.3.4]:8090:m', 'InvalidHost', /not a valid IPv6/],
+    ['xmlrpc:[fe80::1%eth0]:8090:m', 'InvalidHost', /not a valid IPv6/],
+    ['xmlrpc:010.0.0.1:8090:m', 'InvalidHost', /not a valid dotted IPv4/],
+    ['xmlrpc:h.:8090:m', 'InvalidHost', /DNS name/],
+  ];
+  for (const [socket, reason, message] of rejected) {
+    it(`rejects ${JSON.stringify(socket)} with ${reason}`, () => {
+      const parsed = parseSocket(socket);
+      assert.equal(parsed.ok, false);
+      if (parsed.ok) return;
+      assert.equal(parsed.reason, reason);
+      assert.match(parsed.message, message);
+    });
+  }
+});

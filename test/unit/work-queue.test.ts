@@ -1,0 +1,70 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { WorkQueue } from '../../src/controller/work-queue.js';
+
+describe('WorkQueue', () => {
+  it('collapses repeated adds of a waiting key into one', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    q.add('b');
+    q.add('a');
+    assert.equal(q.length, 2);
+    assert.equal(await q.get(), 'a');
+    assert.equal(await q.get(), 'b');
+    assert.equal(q.length, 0);
+  });
+
+  it('never hands a key in processing to a second worker, and re-queues it when done', async () => {
+    const q = new WorkQueue();
+    q.add('a');
+    const key = await q.get();
+    q.add('a');
+    q.add('a');
+    assert.equal(q.length, 0, 'the key in processing is not queued again');
+    let second: string | undefined;
+    void q.get().then((k) => (second = k));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(second, undefined, 'a waiting worker does not get the key in processing');
+    q.done(key!);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(second, 'a', 'once done, the key dirtied during processing is handed out once');
+    q.done('a');
+    assert.equal(q.length, 0);
+  });
+
+  it('backs off a failing key exponentially and forget() resets it', async () => {
+    const q = new WorkQueue({ baseDelayMs: 20, maxDelayMs: 1000 });
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const started = Date.now();
+      q.addRateLimited('k');
+      const key = await q.get();
+      delays.push(Date.now() - started);
+      q.done(key!);
+    }
+    assert.ok(delays[0]! >= 15 && delays[1]! >= 35 && delays[2]! >= 75, `delays ${delays}`);
+    assert.equal(q.retries, 3);
+    q.forget('k');
+    const started = Date.now();
+    q.addRateLimited('k');
+    await q.get();
+    assert.ok(Date.now() - started < 70, 'after forget the delay starts from the base again');
+  });
+
+  it('addAfter keeps the earliest pending delay for a key', async () => {
+    const q = new WorkQueue();
+    q.addAfter('k', 30);
+    q.addAfter('k', 5000);
+    const started = Date.now();
+    assert.equal(await q.get(), 'k');
+    assert.ok(Date.now() - started < 1000);
+    q.shutDown();
+  });
+
+  it('shutDown releases waiting workers with undefined', async () => {
+    const q = new WorkQueue();
+    const waiting = q.get();
+    q.shutDown();
+    assert.equal(await waiting, undefined);
+  });
+});
