@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, globSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, CustomObjectsApi, KubernetesObjectApi, loadAllYaml, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ControlPlane } from './controlplane/control-plane.js';
 import { CLUSTER_ENV, writeClusterInfo } from './support/cluster.js';
 
@@ -120,6 +120,20 @@ async function applyCrds(admin: KubeConfig): Promise<void> {
       if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
       if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30s`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  // Established comes before the storage is ready: a LIST answers 429 "storage is (re)initializing" until then.
+  const custom = admin.makeApiClient(CustomObjectsApi);
+  for (const doc of docs.filter((d) => d.kind === 'CustomResourceDefinition')) {
+    const spec = (doc as { spec: { group: string; names: { plural: string }; versions: { name: string }[] } }).spec;
+    for (;;) {
+      try {
+        await custom.listClusterCustomObject({ group: spec.group, version: spec.versions[0]!.name, plural: spec.names.plural });
+        break;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 429 || Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
     }
   }
   if (names.length) say(`CRDs established: ${names.join(', ')}`);

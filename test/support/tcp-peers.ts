@@ -11,9 +11,12 @@ export interface RawPeer {
 
 /**
  * A bare TCP server that reads each HTTP request whole (by Content-Length)
- * and answers with `reply(request)`, or never answers when it returns null.
+ * and answers with `reply(request)` (after `delayMs`), or never answers when it returns null.
  */
-export async function startRawPeer(reply: (request: RawRequest) => string | null): Promise<RawPeer> {
+export async function startRawPeer(
+  reply: (request: RawRequest) => string | null,
+  options: { delayMs?: number } = {},
+): Promise<RawPeer> {
   const requests: RawRequest[] = [];
   const sockets = new Set<net.Socket>();
   const waiters: Array<() => void> = [];
@@ -31,7 +34,9 @@ export async function startRawPeer(reply: (request: RawRequest) => string | null
       requests.push(request);
       for (const wake of waiters.splice(0)) wake();
       const answer = reply(request);
-      if (answer !== null) socket.end(answer);
+      if (answer === null) return;
+      if (options.delayMs) setTimeout(() => socket.end(answer), options.delayMs);
+      else socket.end(answer);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

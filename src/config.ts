@@ -1,0 +1,130 @@
+import { parseArgs } from 'node:util';
+
+export interface OperatorConfig {
+  syncMode: boolean;
+  useStructParam: boolean;
+  /** Empty: every namespace. */
+  namespaces: string[];
+  userAgent: string;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  perSubscriberConcurrency: number;
+  workers: number;
+  logLevel: string;
+}
+
+export type ParsedCommandLine =
+  | { kind: 'run'; config: OperatorConfig }
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'error'; message: string };
+
+const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+
+/** Each flag, its environment variable, and its help line. The flag wins over the variable. */
+const FLAGS = {
+  'sync-mode': { env: 'EVENT_XMLRPC_SYNC_MODE', type: 'boolean', help: 'wait for each response and record it on the EventRaise, unless spec.syncMode says otherwise (default false)' },
+  'use-struct-param': { env: 'EVENT_XMLRPC_USE_STRUCT_PARAM', type: 'boolean', help: 'pack each named param in a struct, unless spec.useStructParam says otherwise (default false)' },
+  namespace: { env: 'EVENT_XMLRPC_NAMESPACES', type: 'list', help: 'namespace to watch; repeat for several (env: comma-separated); default all' },
+  'user-agent': { env: 'EVENT_XMLRPC_USER_AGENT', type: 'string', help: 'User-Agent header of every request' },
+  'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', help: 'TCP connect timeout (default 5s)' },
+  'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', help: 'time allowed for the response after the request is sent (default 15s)' },
+  'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
+  workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
+  'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
+} as const;
+
+type FlagName = keyof typeof FLAGS;
+
+export function usage(version: string): string {
+  const lines = Object.entries(FLAGS).map(([name, f]) => {
+    const arg = f.type === 'boolean' ? '[=true|false]' : f.type === 'duration' ? '=DURATION' : '=VALUE';
+    return `  --${name}${arg}\n      ${f.help} [env ${f.env}]`;
+  });
+  return [
+    `event-xmlrpc-operator ${version}: delivers EventRaises to the XML-RPC servers of matching Subscribers`,
+    '',
+    'Usage: event-xmlrpc-operator [flags]',
+    '',
+    'Flags:',
+    ...lines,
+    '  --help, --version',
+    '',
+    'The cluster comes from KUBECONFIG, then ~/.kube/config, then the in-cluster service account.',
+  ].join('\n');
+}
+
+export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version: string): ParsedCommandLine {
+  let values: Record<string, string | string[] | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.entries(FLAGS).map(([name, f]) => [name, { type: 'string' as const, multiple: f.type === 'list' }]),
+    );
+    // Booleans are parsed as strings so that --sync-mode=false works.
+    const booleanNames = Object.entries(FLAGS).filter(([, f]) => f.type === 'boolean').map(([n]) => n);
+    const normalised = argv.map((arg) => (booleanNames.some((n) => arg === `--${n}`) ? `${arg}=true` : arg));
+    values = parseArgs({
+      args: normalised,
+      options: { ...options, help: { type: 'boolean' }, version: { type: 'boolean' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const raw = (name: FlagName): string | string[] | undefined => {
+    const flag = values[name];
+    if (flag !== undefined) return flag as string | string[];
+    return env[FLAGS[name].env] || undefined;
+  };
+  try {
+    const config: OperatorConfig = {
+      syncMode: bool(raw('sync-mode'), false, 'sync-mode'),
+      useStructParam: bool(raw('use-struct-param'), false, 'use-struct-param'),
+      namespaces: list(raw('namespace')),
+      userAgent: (raw('user-agent') as string | undefined) ?? `event-xmlrpc-operator/${version}`,
+      connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
+      responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
+      perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
+      workers: count(raw('workers'), 4, 'workers'),
+      logLevel: (raw('log-level') as string | undefined) ?? 'info',
+    };
+    if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    return { kind: 'run', config };
+  } catch (err) {
+    return { kind: 'error', message: (err as Error).message };
+  }
+}
+
+function bool(value: string | string[] | undefined, fallback: boolean, name: string): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new Error(`--${name} must be true or false, not "${String(value)}"`);
+}
+
+function list(value: string | string[] | undefined): string[] {
+  const items = Array.isArray(value) ? value : value === undefined ? [] : [value];
+  return [...new Set(items.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean))];
+}
+
+/** Go-style durations: 500ms, 5s, 2m. */
+function duration(value: string | string[] | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(String(value));
+  if (!match) throw new Error(`--${name} must be a duration like 500ms, 5s or 1m, not "${String(value)}"`);
+  const unit = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
+  const ms = Math.round(Number(match[1]) * unit);
+  if (ms <= 0) throw new Error(`--${name} must be more than zero`);
+  return ms;
+}
+
+function count(value: string | string[] | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, not "${String(value)}"`);
+  return n;
+}

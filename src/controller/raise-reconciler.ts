@@ -1,0 +1,222 @@
+import { isDeepStrictEqual } from 'node:util';
+import type { Logger } from 'winston';
+import { EVENT_RAISES, type DeliveryRecord, type EventRaise, type EventRaiseStatus } from '../api/types.js';
+import { rfc3339 } from '../core/conditions.js';
+import { validateEvent } from '../core/event-params.js';
+import { encodeMethodCall } from '../core/method-call.js';
+import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../core/raise-status.js';
+import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.js';
+import type { Dispatcher } from '../delivery/dispatcher.js';
+import type { DeliveryResult } from '../delivery/http-sender.js';
+import type { ApiClient } from '../kube/api-client.js';
+import type { ObjectCache } from '../kube/informer.js';
+import type { ReconcileResult, Reconciler } from './controller.js';
+
+/** A sync raise whose deliveries are still running records what it has after this long. */
+export const PROGRESS_WRITE_MS = 1_000;
+
+export interface RaiseDefaults {
+  syncMode: boolean;
+  useStructParam: boolean;
+}
+
+/** The deliveries of one raise, running outside the worker that started them. */
+interface Job {
+  uid: string;
+  sync: boolean;
+  startTime: string;
+  startedAt: number;
+  /** Every subscriber the raise counts: matched now, or recorded by an earlier run. */
+  subscribers: string[];
+  records: Map<string, DeliveryRecord>;
+  written: number;
+  notWritten: number;
+  pending: number;
+  /** The object our last progress write returned: the base of the next write. */
+  latest?: EventRaise;
+  recordedAtLastWrite: number;
+}
+
+/**
+ * Delivers each EventRaise once to the subscribers that match it and writes
+ * the outcome to its status.
+ *
+ * The reconcile never waits on a server: it starts the deliveries and returns;
+ * each finished delivery re-queues the raise, and the reconcile that finds
+ * them all finished writes the terminal status. A raise already terminal, in
+ * the cache or in a write the cache has not caught up with, is left alone.
+ */
+export class RaiseReconciler implements Reconciler {
+  private readonly jobs = new Map<string, Job>();
+  /** Raises whose terminal status we wrote, until the informer shows it: key -> uid. */
+  private readonly finished = new Map<string, { uid: string }>();
+
+  constructor(
+    private readonly deps: {
+      cache: ObjectCache<EventRaise>;
+      index: SubscriberIndex;
+      dispatcher: Dispatcher;
+      api: ApiClient;
+      defaults: RaiseDefaults;
+      requeue: (key: string) => void;
+      now: () => Date;
+      log: Logger;
+    },
+  ) {}
+
+  get inFlight(): number {
+    return this.jobs.size;
+  }
+
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const [namespace = '', name = ''] = key.split('/');
+    const raise = this.deps.cache.get(namespace, name);
+    const uid = raise?.metadata.uid ?? '';
+    if (!raise) {
+      this.jobs.delete(key);
+      this.finished.delete(key);
+      return;
+    }
+    const done = this.finished.get(key);
+    if (done?.uid === uid) {
+      if (!isTerminal(raise.status)) return; // the cache has not caught up with our terminal write
+      this.finished.delete(key);
+    }
+    if (isTerminal(raise.status)) return;
+    if (this.jobs.get(key)?.uid !== uid) this.jobs.delete(key);
+
+    const base = {
+      generation: raise.metadata.generation ?? 1,
+      previous: raise.status,
+      startTime: raise.status?.startTime ?? rfc3339(this.deps.now()),
+      now: this.deps.now(),
+    };
+    const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
+    if (problems.length > 0) return this.finish(key, raise, invalidStatus({ ...base, problems }));
+
+    let job = this.jobs.get(key);
+    if (!job) {
+      job = this.start(key, raise, base.startTime);
+      if (job.subscribers.length === 0) return this.finish(key, raise, noSubscribersStatus({ ...base, event: raise.spec.event }));
+      this.jobs.set(key, job);
+    }
+    base.startTime = job.startTime;
+
+    if (job.pending > 0) {
+      if (!job.sync || job.records.size === job.recordedAtLastWrite) return;
+      const wait = job.startedAt + PROGRESS_WRITE_MS - Date.now();
+      if (wait > 0) return { requeueAfterMs: wait };
+      const status = syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] });
+      job.latest = await this.write(job.latest ?? raise, status);
+      job.recordedAtLastWrite = job.records.size;
+      return;
+    }
+
+    const status = job.sync
+      ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] })
+      : asyncStatus({ ...base, matched: job.subscribers.length, written: job.written, notWritten: job.notWritten });
+    try {
+      return await this.finish(key, job.latest ?? raise, status);
+    } catch (err) {
+      job.latest = undefined; // a conflict: retry on top of what the cache holds then
+      throw err;
+    }
+  }
+
+  private start(key: string, raise: EventRaise, startTime: string): Job {
+    const sync = raise.spec.syncMode ?? this.deps.defaults.syncMode;
+    const matched = this.deps.index.match(raise.metadata.namespace ?? '', raise.spec.event);
+    // Results recorded by an interrupted earlier run stand: at-least-once, not again-for-all.
+    const records = new Map((sync ? (raise.status?.deliveries ?? []) : []).map((r) => [r.subscriber, r]));
+    const todo = matched.filter((s) => !records.has(s.name));
+    const job: Job = {
+      uid: raise.metadata.uid ?? '',
+      sync,
+      startTime,
+      startedAt: Date.now(),
+      subscribers: [...new Set([...records.keys(), ...matched.map((s) => s.name)])],
+      records,
+      written: 0,
+      notWritten: 0,
+      pending: todo.length,
+      recordedAtLastWrite: records.size,
+    };
+    const bodies = new Map<string, string>();
+    for (const subscriber of todo) {
+      const useStructParam = subscriber.useStructParam ?? this.deps.defaults.useStructParam;
+      const bodyKey = `${useStructParam}:${subscriber.target.method}`;
+      let body = bodies.get(bodyKey);
+      if (body === undefined) {
+        body = encodeMethodCall({ method: subscriber.target.method, event: raise.spec.event, params: raise.spec.params ?? [], useStructParam });
+        bodies.set(bodyKey, body);
+      }
+      this.deliver(key, job, subscriber, body);
+    }
+    return job;
+  }
+
+  private deliver(key: string, job: Job, subscriber: SubscriberEntry, body: string): void {
+    const [namespace, raiseName] = key.split('/');
+    const delivery = this.deps.dispatcher.send(`${subscriber.namespace}/${subscriber.name}`, subscriber.target, body);
+    const settle = () => {
+      job.pending--;
+      this.deps.requeue(key);
+    };
+    const logResult = (result: DeliveryResult) => {
+      const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: subscriber.target.url, ...result };
+      if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
+      else this.deps.log.warn('delivery failed', fields);
+    };
+    if (job.sync) {
+      void delivery.result.then((result) => {
+        logResult(result);
+        job.records.set(subscriber.name, toRecord(subscriber, result));
+        settle();
+      });
+    } else {
+      void delivery.written.then((written) => {
+        if (written) job.written++;
+        else job.notWritten++;
+        settle();
+      });
+      void delivery.result.then(logResult);
+    }
+  }
+
+  private async finish(key: string, raise: EventRaise, status: EventRaiseStatus): Promise<void> {
+    const written = await this.write(raise, status);
+    this.jobs.delete(key);
+    this.finished.set(key, { uid: written.metadata.uid ?? '' });
+    const [namespace, name] = key.split('/');
+    this.deps.log.info('raise finished', {
+      namespace,
+      name,
+      event: raise.spec?.event,
+      phase: status.phase,
+      matched: status.matched,
+      delivered: status.delivered,
+      failed: status.failed,
+    });
+  }
+
+  private async write(raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
+    if (isDeepStrictEqual(status, raise.status)) return raise;
+    return this.deps.api.replaceStatus(EVENT_RAISES, raise, status);
+  }
+}
+
+function toRecord(subscriber: SubscriberEntry, result: DeliveryResult): DeliveryRecord {
+  const record: DeliveryRecord = {
+    subscriber: subscriber.name,
+    url: subscriber.target.url,
+    method: subscriber.target.method,
+    outcome: result.outcome,
+    attempts: 1,
+    durationMs: result.durationMs,
+  };
+  if (result.httpStatus !== undefined) record.httpStatus = result.httpStatus;
+  if (result.faultCode !== undefined) record.faultCode = result.faultCode;
+  if (result.faultString !== undefined) record.faultString = result.faultString;
+  if (result.error !== undefined) record.error = result.error.slice(0, 1024);
+  return record;
+}

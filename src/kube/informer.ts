@@ -1,0 +1,242 @@
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'winston';
+
+/** What the informer needs of an object: its identity and version. */
+export interface KubeObject {
+  metadata?: { namespace?: string; name?: string; resourceVersion?: string };
+}
+
+export interface ObjectList<T> {
+  items: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+export interface InformerOptions<T> {
+  kubeConfig: KubeConfig;
+  /** Collection path, e.g. /apis/eventxmlrpc.io/v1alpha1/namespaces/voip/subscribers. */
+  path: string;
+  /** One page of the collection; called with the continue token of the previous page. */
+  list: (continueToken: string | undefined) => Promise<ObjectList<T>>;
+  log: Logger;
+  /** Watches are closed by the server after a random 5..10 minutes, as client-go does. */
+  minWatchSeconds?: number;
+}
+
+/** Read access to a cache of objects. */
+export interface ObjectCache<T> {
+  get(namespace: string, name: string): T | undefined;
+}
+
+export interface InformerHandlers<T> {
+  add?: (obj: T) => void;
+  update?: (obj: T, old: T) => void;
+  delete?: (obj: T) => void;
+}
+
+const MAX_BACKOFF_MS = 30_000;
+// Bookmarks arrive about once a minute; a stream silent for longer than this is dead.
+const SILENT_WATCH_MS = 150_000;
+
+/**
+ * List, then watch from the list's resourceVersion with bookmarks, keeping a
+ * cache of the objects. A 410 Gone relists; other errors back off
+ * exponentially with jitter. Handlers run synchronously in event order.
+ */
+export class Informer<T extends KubeObject> implements ObjectCache<T> {
+  private readonly objects = new Map<string, T>();
+  private readonly handlers: InformerHandlers<T>[] = [];
+  private readonly watcher: Watch;
+  private resourceVersion = '';
+  private abort: AbortController | undefined;
+  private stopped = false;
+  private failures = 0;
+  private synced!: () => void;
+  readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
+  isSynced = false;
+
+  constructor(private readonly options: InformerOptions<T>) {
+    this.watcher = new Watch(options.kubeConfig);
+    // Watch has no setter for its inactivity timeout, and its 30 s default would drop quiet watches.
+    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = SILENT_WATCH_MS;
+  }
+
+  on(handlers: InformerHandlers<T>): void {
+    this.handlers.push(handlers);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.objects.get(`${namespace}/${name}`);
+  }
+
+  list(): T[] {
+    return [...this.objects.values()];
+  }
+
+  start(): void {
+    void this.run();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.abort?.abort();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      try {
+        if (!this.resourceVersion) await this.relist();
+        const gone = await this.watchOnce();
+        if (gone) this.resourceVersion = '';
+        this.failures = 0;
+      } catch (err) {
+        if (this.stopped) return;
+        if (statusCode(err) === 410) {
+          this.resourceVersion = '';
+          continue;
+        }
+        const delay = backoff(this.failures++);
+        this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error: errorText(err), retryInMs: delay });
+        await sleep(delay);
+      }
+    }
+  }
+
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    let continueToken: string | undefined;
+    let resourceVersion = '';
+    do {
+      const page = await this.options.list(continueToken);
+      for (const item of page.items) fresh.set(keyOf(item), item);
+      continueToken = page.metadata?.continue || undefined;
+      resourceVersion = page.metadata?.resourceVersion ?? '';
+    } while (continueToken);
+
+    for (const [key, old] of this.objects) {
+      if (!fresh.has(key)) {
+        this.objects.delete(key);
+        this.emit('delete', old);
+      }
+    }
+    for (const [key, obj] of fresh) this.store(key, obj);
+    this.resourceVersion = resourceVersion;
+    if (!this.isSynced) {
+      this.isSynced = true;
+      this.synced();
+    }
+  }
+
+  /** Resolves when the watch ends; true when the server said our resourceVersion is gone. */
+  private watchOnce(): Promise<boolean> {
+    const minSeconds = this.options.minWatchSeconds ?? 300;
+    const timeoutSeconds = Math.floor(minSeconds * (1 + Math.random()));
+    return new Promise((resolve, reject) => {
+      let gone = false;
+      const onEvent = (type: string, obj: T & { code?: number }) => {
+        switch (type) {
+          case 'ADDED':
+          case 'MODIFIED':
+            this.store(keyOf(obj), obj);
+            break;
+          case 'DELETED': {
+            const key = keyOf(obj);
+            this.objects.delete(key);
+            this.emit('delete', obj);
+            break;
+          }
+          case 'BOOKMARK':
+            break;
+          case 'ERROR':
+            if (obj.code === 410) gone = true;
+            else reject(Object.assign(new Error(`watch error: ${JSON.stringify(obj)}`), { statusCode: obj.code }));
+            this.abort?.abort();
+            return;
+        }
+        const rv = obj.metadata?.resourceVersion;
+        if (rv) this.resourceVersion = rv;
+      };
+      const onDone = (err: unknown) => {
+        if (err && !this.stopped && !gone && !isTimeout(err)) reject(err);
+        else resolve(gone);
+      };
+      this.watcher
+        .watch(
+          this.options.path,
+          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
+          onEvent,
+          onDone,
+        )
+        .then((abort) => {
+          this.abort = abort;
+          if (this.stopped) abort.abort();
+        }, reject);
+    });
+  }
+
+  private store(key: string, obj: T): void {
+    const old = this.objects.get(key);
+    this.objects.set(key, obj);
+    if (!old) this.emit('add', obj);
+    else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
+  }
+
+  private emit(kind: 'add' | 'delete', obj: T): void;
+  private emit(kind: 'update', obj: T, old: T): void;
+  private emit(kind: keyof InformerHandlers<T>, obj: T, old?: T): void {
+    for (const h of this.handlers) {
+      try {
+        if (kind === 'update') h.update?.(obj, old!);
+        else h[kind]?.(obj);
+      } catch (err) {
+        this.options.log.error('informer handler failed', { error: errorText(err), object: keyOf(obj) });
+      }
+    }
+  }
+}
+
+export function keyOf(obj: KubeObject): string {
+  return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
+}
+
+export function statusCode(err: unknown): number | undefined {
+  const e = err as { statusCode?: number; code?: number | string } | undefined;
+  if (typeof e?.statusCode === 'number') return e.statusCode;
+  return typeof e?.code === 'number' ? e.code : undefined;
+}
+
+function isTimeout(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'TimeoutError';
+}
+
+/** One line saying what went wrong: the API's own message where it sent one. */
+export function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  let body = (err as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      if (body) return `${firstLine(err.message)}: ${firstLine(body as string).slice(0, 200)}`;
+    }
+  }
+  const message = (body as { message?: unknown } | undefined)?.message;
+  if (typeof message === 'string') return message;
+  // client-node's ApiException puts "HTTP-Code: N\nMessage: text\nBody: ..." in its message.
+  const status = /^HTTP-Code: (\d+)\nMessage: (.*)$/m.exec(err.message);
+  if (status) return `HTTP ${status[1]} ${status[2]}`;
+  const cause = (err as { cause?: { message?: string } }).cause;
+  return firstLine(cause?.message ? `${err.message} (${cause.message})` : err.message);
+}
+
+function firstLine(text: string): string {
+  return text.split('\n')[0] ?? '';
+}
+
+function backoff(failures: number): number {
+  const base = Math.min(1000 * 2 ** failures, MAX_BACKOFF_MS);
+  return Math.round(base / 2 + Math.random() * (base / 2));
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

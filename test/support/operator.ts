@@ -1,0 +1,113 @@
+// Runs the operator for a test: in this process through its real Operator
+// object, or as its real entry point in a child process.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { KubernetesObjectApi, loadAllYaml, type KubernetesObject, type KubeConfig } from '@kubernetes/client-node';
+import winston from 'winston';
+import { parseCommandLine } from '../../src/config.js';
+import { Operator } from '../../src/operator.js';
+import { testCluster, writeKubeconfigFile } from './cluster.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
+
+let granted: Promise<void> | undefined;
+
+/** Binds deploy/'s ClusterRole to the operator's test user, once per run (idempotent). */
+export function grantOperatorRbac(): Promise<void> {
+  granted ??= (async () => {
+    const api = KubernetesObjectApi.makeApiClient(testCluster().admin);
+    const [role] = loadAllYaml(readFileSync(CLUSTER_ROLE, 'utf8')) as KubernetesObject[];
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: { name: 'event-xmlrpc-operator-test-user' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!.metadata!.name },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'event-xmlrpc-operator' }],
+    };
+    for (const obj of [role!, binding]) {
+      try {
+        await api.create(obj);
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409) throw err;
+      }
+    }
+    await waitUntilAllowed(testCluster().operator);
+  })();
+  return granted;
+}
+
+async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(kc);
+  for (let i = 0; ; i++) {
+    try {
+      await api.list('eventxmlrpc.io/v1alpha1', 'EventRaise', 'default');
+      return;
+    } catch (err) {
+      if (![403, 429].includes((err as { code?: number }).code ?? 0) || i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/** The operator in this process, watching `namespace` only, as the RBAC-bound operator user. */
+export async function startOperator(namespace: string, flags: string[] = []): Promise<Operator> {
+  await grantOperatorRbac();
+  const parsed = parseCommandLine(['--namespace', namespace, ...flags], {}, 'test');
+  if (parsed.kind !== 'run') throw new Error(`bad operator flags: ${JSON.stringify(parsed)}`);
+  const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console({ stderrLevels: ['error'] })] });
+  const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log });
+  await operator.start();
+  return operator;
+}
+
+export interface OperatorProcess {
+  child: ChildProcess;
+  /** Log lines it printed so far (JSON). */
+  lines: string[];
+  /** Resolves once it logged that it started. */
+  started: Promise<void>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** `src/main.ts` in a child process, the way `npm start` runs it. */
+export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
+  await grantOperatorRbac();
+  const kubeconfig = await writeKubeconfigFile('operator');
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, ...args], {
+    env: { ...process.env, KUBECONFIG: kubeconfig, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: string[] = [];
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve, reject) => {
+    markStarted = resolve;
+    child.once('exit', (code) => reject(new Error(`operator exited with ${code} before starting: ${lines.join('\n')}`)));
+  });
+  started.catch(() => {});
+  let pending = '';
+  const collect = (chunk: Buffer) => {
+    pending += chunk.toString();
+    const parts = pending.split('\n');
+    pending = parts.pop() ?? '';
+    for (const line of parts) {
+      lines.push(line);
+      if (line.includes('"operator started"')) markStarted();
+    }
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
+  return {
+    child,
+    lines,
+    started,
+    async kill(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const [code] = (await once(child, 'exit')) as [number | null];
+      return code;
+    },
+  };
+}

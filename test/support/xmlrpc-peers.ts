@@ -1,0 +1,91 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+import xmlrpc from 'xmlrpc';
+
+export interface RecordedCall {
+  method: string;
+  params: unknown[];
+}
+
+/** A peer that records the calls it decoded, and lets a test wait for them. */
+export class CallLog {
+  readonly calls: RecordedCall[] = [];
+  private waiters: Array<() => void> = [];
+
+  push(call: RecordedCall): void {
+    this.calls.push(call);
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  /** Resolves once `count` calls arrived (rejects after timeoutMs with what did arrive). */
+  async waitFor(count: number, timeoutMs = 15_000): Promise<RecordedCall[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.calls.length < count) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`expected ${count} calls, got ${this.calls.length}: ${JSON.stringify(this.calls)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    return this.calls;
+  }
+}
+
+export interface XmlRpcPeer {
+  port: number;
+  log: CallLog;
+  close(): Promise<void>;
+}
+
+const PYTHON_SERVER = fileURLToPath(new URL('../peers/python_xmlrpc_server.py', import.meta.url));
+
+/** CPython's xmlrpc.server, in its own process. */
+export async function startPythonPeer(): Promise<XmlRpcPeer> {
+  const child: ChildProcess = spawn('python3', [PYTHON_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const log = new CallLog();
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`python XML-RPC server exited with ${code}`)));
+    lines.on('line', (line) => {
+      const listening = /^listening (\d+)$/.exec(line);
+      if (listening) resolve(Number(listening[1]));
+      else log.push(JSON.parse(line) as RecordedCall);
+    });
+  });
+  return {
+    port,
+    log,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      child.kill();
+      await once(child, 'exit');
+    },
+  };
+}
+
+/** The npm `xmlrpc` package's server, in this process; answers true to `methods`. */
+export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer> {
+  const log = new CallLog();
+  const server = xmlrpc.createServer({ host: '127.0.0.1', port: 0 });
+  await once(server.httpServer, 'listening');
+  for (const method of methods) {
+    server.on(method, (_err: unknown, params: unknown[], callback: (err: unknown, value: unknown) => void) => {
+      log.push({ method, params });
+      callback(null, true);
+    });
+  }
+  const address = server.httpServer.address();
+  if (!address || typeof address === 'string') throw new Error('npm xmlrpc server has no port');
+  return {
+    port: address.port,
+    log,
+    close: () => new Promise((resolve) => server.httpServer.close(() => resolve())),
+  };
+}
