@@ -124,7 +124,7 @@ function duration(value: string | string[] | undefined, fallback: number, name: 
 
 function count(value: string | string[] | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  const n = Number(value);
+  const n = /^\d+$/.test(String(value)) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, not "${String(value)}"`);
   return n;
 }

@@ -216,7 +216,14 @@ function toRecord(subscriber: SubscriberEntry, result: DeliveryResult): Delivery
   };
   if (result.httpStatus !== undefined) record.httpStatus = result.httpStatus;
   if (result.faultCode !== undefined) record.faultCode = result.faultCode;
-  if (result.faultString !== undefined) record.faultString = result.faultString;
-  if (result.error !== undefined) record.error = result.error.slice(0, 1024);
+  if (result.faultString !== undefined) record.faultString = truncate(result.faultString);
+  if (result.error !== undefined) record.error = truncate(result.error);
   return record;
+}
+
+/** Server-supplied text is kept short: a raise's status must stay far below the object size limit. */
+const MAX_TEXT = 1024;
+
+function truncate(text: string): string {
+  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
 }

@@ -19,7 +19,8 @@ export function setCondition(conditions: readonly Condition[] | undefined, input
   const lastTransitionTime =
     existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now);
   const next: Condition = { ...input, lastTransitionTime };
-  return [...(conditions ?? []).filter((c) => c.type !== input.type), next];
+  if (!existing) return [...(conditions ?? []), next];
+  return conditions!.map((c) => (c === existing ? next : c));
 }
 
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {

@@ -1,0 +1,93 @@
+// The informer against the real apiserver: watch events in order, a relist
+// when the apiserver answers 410 Gone, and retries when listing fails.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import winston from 'winston';
+import { SUBSCRIBERS, type Subscriber } from '../../src/api/types.js';
+import { ApiClient } from '../../src/kube/api-client.js';
+import { Informer, type ObjectList } from '../../src/kube/informer.js';
+import { newNamespace, testCluster } from '../support/cluster.js';
+import { createSubscriber, waitFor } from '../support/objects.js';
+
+const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console()] });
+
+function informerFor(namespace: string, list: (api: ApiClient, page: string | undefined) => Promise<ObjectList<Subscriber>>) {
+  const api = new ApiClient(testCluster().admin);
+  return new Informer<Subscriber>({
+    kubeConfig: testCluster().admin,
+    path: api.collectionPath(SUBSCRIBERS, namespace),
+    list: (page) => list(api, page),
+    log,
+  });
+}
+
+const names = (informer: Informer<Subscriber>) => informer.list().map((s) => s.metadata.name).sort();
+
+describe('Informer', () => {
+  it('lists, then follows adds, updates and deletes through the watch', async () => {
+    const namespace = await newNamespace('informer');
+    await createSubscriber(namespace, 'before', { event: 'E', socket: 'xmlrpc:h:1:m' });
+    const informer = informerFor(namespace, (api, page) => api.list(SUBSCRIBERS, namespace, page));
+    const seen: string[] = [];
+    informer.on({
+      add: (s) => seen.push(`add ${s.metadata.name}`),
+      update: (s) => seen.push(`update ${s.metadata.name}`),
+      delete: (s) => seen.push(`delete ${s.metadata.name}`),
+    });
+    informer.start();
+    try {
+      await informer.hasSynced;
+      assert.deepEqual(names(informer), ['before']);
+      await createSubscriber(namespace, 'after', { event: 'E', socket: 'xmlrpc:h:1:m' });
+      const api = new ApiClient(testCluster().admin);
+      const obj = informer.get(namespace, 'before')!;
+      await api.replaceStatus(SUBSCRIBERS, obj, { observedGeneration: 1 });
+      await waitFor(async () => seen, (s) => (s.length >= 3 ? s : undefined), 10_000);
+      assert.deepEqual(seen, ['add before', 'add after', 'update before']);
+      assert.equal(informer.get(namespace, 'before')?.status?.observedGeneration, 1);
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it('relists when the watch answers 410 Gone for a resourceVersion the apiserver no longer has', async () => {
+    const namespace = await newNamespace('informer-gone');
+    await createSubscriber(namespace, 'existing', { event: 'E', socket: 'xmlrpc:h:1:m' });
+    let lists = 0;
+    const informer = informerFor(namespace, async (api, page) => {
+      lists++;
+      // The first list claims a resourceVersion far older than the watch cache holds.
+      if (lists === 1) return { items: [], metadata: { resourceVersion: '1' } };
+      return api.list(SUBSCRIBERS, namespace, page);
+    });
+    informer.start();
+    try {
+      await informer.hasSynced;
+      await waitFor(async () => names(informer), (n) => (n.includes('existing') ? n : undefined), 10_000);
+      assert.equal(lists, 2, 'one relist after the 410');
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it('keeps retrying a failing list with backoff until it succeeds', async () => {
+    const namespace = await newNamespace('informer-retry');
+    await createSubscriber(namespace, 'late', { event: 'E', socket: 'xmlrpc:h:1:m' });
+    const attempts: number[] = [];
+    const informer = informerFor(namespace, async (api, page) => {
+      attempts.push(Date.now());
+      if (attempts.length <= 2) throw Object.assign(new Error('HTTP-Code: 503\nMessage: unavailable'), { code: 503 });
+      return api.list(SUBSCRIBERS, namespace, page);
+    });
+    informer.start();
+    try {
+      await informer.hasSynced;
+      assert.deepEqual(names(informer), ['late']);
+      assert.equal(attempts.length, 3);
+      const [a, b, c] = attempts as [number, number, number];
+      assert.ok(b - a >= 400 && c - b >= b - a - 100, `backoff grows: ${b - a}ms then ${c - b}ms`);
+    } finally {
+      informer.stop();
+    }
+  });
+});

@@ -1,0 +1,164 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { SubscriberStatus } from '../../src/api/types.js';
+import { findCondition, rfc3339, setCondition, type Condition } from '../../src/core/conditions.js';
+import { parseSocket, type SocketError } from '../../src/core/socket.js';
+import { READY, subscriberStatus, type HostCheck } from '../../src/core/subscriber-status.js';
+
+const now = new Date('2026-01-02T03:04:05.678Z');
+const resolved: HostCheck = { kind: 'resolved' };
+const status = (socket: string, more: { host?: HostCheck; previous?: SubscriberStatus; now?: Date; generation?: number } = {}) =>
+  subscriberStatus({
+    generation: more.generation ?? 1,
+    event: 'E_PIKE_BLOCKED',
+    parsed: parseSocket(socket),
+    host: more.host ?? resolved,
+    previous: more.previous,
+    now: more.now ?? now,
+  });
+const ready = (s: SubscriberStatus) => findCondition(s.conditions, READY);
+
+describe('subscriberStatus', () => {
+  it('a valid socket with a resolving host is Ready=True reason Valid, with the target', () => {
+    const s = status('xmlrpc:blocker.voip.svc:8080:block_ip');
+    assert.deepEqual(s.target, {
+      host: 'blocker.voip.svc',
+      port: 8080,
+      path: '/RPC2',
+      method: 'block_ip',
+      url: 'http://blocker.voip.svc:8080/RPC2',
+    });
+    assert.equal(s.conditions?.length, 1);
+    const c = ready(s);
+    assert.equal(c?.type, 'Ready');
+    assert.equal(c?.status, 'True');
+    assert.equal(c?.reason, 'Valid');
+    assert.match(c?.message ?? '', /E_PIKE_BLOCKED/);
+    assert.match(c?.message ?? '', /block_ip/);
+    assert.match(c?.message ?? '', /http:\/\/blocker\.voip\.svc:8080\/RPC2/);
+    assert.equal(c?.lastTransitionTime, '2026-01-02T03:04:05Z', 'second precision, as metav1.Time');
+  });
+
+  it('a valid socket whose host has not been looked up yet is Ready=True', () => {
+    const s = status('xmlrpc:10.0.0.1:8080:m', { host: { kind: 'unknown' } });
+    assert.equal(ready(s)?.status, 'True');
+    assert.equal(ready(s)?.reason, 'Valid');
+    assert.equal(s.target?.url, 'http://10.0.0.1:8080/RPC2');
+  });
+
+  const bad: Array<[string, SocketError]> = [
+    ['XMLRPC:h:8090:m', 'UnsupportedScheme'],
+    ['xmlrpc:h:8090', 'MalformedSocket'],
+    ['xmlrpc:h', 'MalformedSocket'],
+    ['xmlrpc::8090:m', 'InvalidHost'],
+    ['xmlrpc:256.1.1.1:8090:m', 'InvalidHost'],
+    ['xmlrpc:h:65536:m', 'InvalidPort'],
+    ['xmlrpc:h:8090/a b:m', 'InvalidPath'],
+    ['xmlrpc:h:8090:a b', 'InvalidMethod'],
+  ];
+  for (const [socket, reason] of bad) {
+    it(`socket ${JSON.stringify(socket)} is Ready=False ${reason}, says to fix spec.socket, and has no target`, () => {
+      const parsed = parseSocket(socket);
+      assert.equal(parsed.ok, false);
+      const s = status(socket, { host: { kind: 'notFound', detail: 'ENOTFOUND' } });
+      const c = ready(s);
+      assert.equal(c?.status, 'False');
+      assert.equal(c?.reason, reason);
+      assert.ok(c?.message.endsWith('fix spec.socket'), c?.message);
+      if (!parsed.ok) assert.ok(c?.message.startsWith(parsed.message), 'the parse problem is in the message');
+      assert.equal(s.target, undefined);
+      assert.equal('target' in s, false);
+    });
+  }
+
+  it('a valid socket whose host does not resolve is Ready=False HostNotFound, and keeps the target', () => {
+    const s = status('xmlrpc:gone.voip.svc:8080:block_ip', { host: { kind: 'notFound', detail: 'getaddrinfo ENOTFOUND gone.voip.svc' } });
+    const c = ready(s);
+    assert.equal(c?.status, 'False');
+    assert.equal(c?.reason, 'HostNotFound');
+    assert.match(c?.message ?? '', /gone\.voip\.svc/);
+    assert.match(c?.message ?? '', /getaddrinfo ENOTFOUND/);
+    assert.equal(s.target?.host, 'gone.voip.svc');
+    assert.equal(s.target?.url, 'http://gone.voip.svc:8080/RPC2');
+  });
+
+  it('sets observedGeneration on the status and on the Ready condition', () => {
+    for (const [socket, host] of [
+      ['xmlrpc:h:1:m', resolved],
+      ['xmlrpc:h:0:m', resolved],
+      ['xmlrpc:h:1:m', { kind: 'notFound', detail: 'x' }],
+    ] as Array<[string, HostCheck]>) {
+      const s = status(socket, { host, generation: 7 });
+      assert.equal(s.observedGeneration, 7, socket);
+      assert.equal(ready(s)?.observedGeneration, 7, socket);
+    }
+  });
+
+  it('keeps lastTransitionTime while Ready keeps its status, and moves it when Ready flips', () => {
+    const first = status('xmlrpc:h:1:m', { generation: 1 });
+    assert.equal(ready(first)?.lastTransitionTime, '2026-01-02T03:04:05Z');
+
+    const same = status('xmlrpc:h:2:m', { generation: 2, previous: first, now: new Date('2026-01-02T04:00:00Z') });
+    assert.equal(ready(same)?.status, 'True');
+    assert.equal(ready(same)?.lastTransitionTime, '2026-01-02T03:04:05Z');
+    assert.equal(ready(same)?.observedGeneration, 2, 'the rest of the condition is updated');
+    assert.equal(same.conditions?.length, 1, 'the condition is replaced, not added again');
+
+    const flipped = status('xmlrpc:h:0:m', { generation: 3, previous: same, now: new Date('2026-01-02T05:00:00.999Z') });
+    assert.equal(ready(flipped)?.status, 'False');
+    assert.equal(ready(flipped)?.lastTransitionTime, '2026-01-02T05:00:00Z');
+
+    // False with another reason is not a transition.
+    const stillFalse = status('xmlrpc:h:1:m', {
+      generation: 4,
+      previous: flipped,
+      host: { kind: 'notFound', detail: 'x' },
+      now: new Date('2026-01-02T06:00:00Z'),
+    });
+    assert.equal(ready(stillFalse)?.reason, 'HostNotFound');
+    assert.equal(ready(stillFalse)?.lastTransitionTime, '2026-01-02T05:00:00Z');
+
+    const back = status('xmlrpc:h:1:m', { generation: 4, previous: stillFalse, now: new Date('2026-01-02T07:00:00Z') });
+    assert.equal(ready(back)?.status, 'True');
+    assert.equal(ready(back)?.lastTransitionTime, '2026-01-02T07:00:00Z');
+  });
+
+  it('keeps conditions of other types that a previous status held', () => {
+    const other: Condition = { type: 'Other', status: 'Unknown', reason: 'Kept', message: 'm', lastTransitionTime: '2025-01-01T00:00:00Z' };
+    const s = status('xmlrpc:h:1:m', { previous: { conditions: [other] } });
+    assert.deepEqual(findCondition(s.conditions, 'Other'), other);
+    assert.equal(ready(s)?.status, 'True');
+  });
+});
+
+describe('setCondition', () => {
+  const t0 = new Date('2026-01-01T00:00:00Z');
+  const t1 = new Date('2026-01-01T01:00:00Z');
+
+  it('adds a condition stamped with now, to an empty or missing list', () => {
+    for (const list of [undefined, []]) {
+      const out = setCondition(list, { type: 'Ready', status: 'True', reason: 'Valid', message: 'ok' }, t0);
+      assert.deepEqual(out, [{ type: 'Ready', status: 'True', reason: 'Valid', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+    }
+  });
+
+  it('replaces the condition of the same type, keeping the time only when the status is unchanged', () => {
+    const start = setCondition(undefined, { type: 'Ready', status: 'False', reason: 'A', message: 'a' }, t0);
+    const sameStatus = setCondition(start, { type: 'Ready', status: 'False', reason: 'B', message: 'b' }, t1);
+    assert.deepEqual(sameStatus, [{ type: 'Ready', status: 'False', reason: 'B', message: 'b', lastTransitionTime: '2026-01-01T00:00:00Z' }]);
+    const flipped = setCondition(sameStatus, { type: 'Ready', status: 'Unknown', reason: 'C', message: 'c' }, t1);
+    assert.deepEqual(flipped, [{ type: 'Ready', status: 'Unknown', reason: 'C', message: 'c', lastTransitionTime: '2026-01-01T01:00:00Z' }]);
+  });
+
+  it('does not modify the list it is given', () => {
+    const list: Condition[] = [{ type: 'Ready', status: 'True', reason: 'Valid', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z' }];
+    const copy = structuredClone(list);
+    setCondition(list, { type: 'Ready', status: 'False', reason: 'X', message: 'x' }, t1);
+    assert.deepEqual(list, copy);
+  });
+
+  it('rfc3339 drops the milliseconds', () => {
+    assert.equal(rfc3339(new Date('2026-03-04T05:06:07.890Z')), '2026-03-04T05:06:07Z');
+    assert.equal(rfc3339(new Date('2026-03-04T05:06:07Z')), '2026-03-04T05:06:07Z');
+  });
+});
