@@ -1,5 +1,6 @@
 import http from 'node:http';
 import got, { RequestError, TimeoutError, type Response } from 'got';
+import { requestHeaders } from '../core/http-request.js';
 import { parseMethodResponse } from '../core/method-response.js';
 import type { DeliveryTarget } from '../core/socket.js';
 
@@ -28,9 +29,6 @@ export interface Delivery {
   result: Promise<DeliveryResult>;
 }
 
-// Same order and spelling as OpenSIPS, so servers that compare header text keep working.
-const HEADER_ORDER = ['Host', 'Connection', 'User-Agent', 'Content-Type', 'Content-Length'] as const;
-
 /** One XML-RPC POST per call on a fresh connection (`Connection: close`, as OpenSIPS). */
 export class HttpSender {
   private readonly agent = new http.Agent({ keepAlive: false });
@@ -43,16 +41,14 @@ export class HttpSender {
     const written = new Promise<boolean>((resolve) => (markWritten = resolve));
     const elapsed = () => Math.round(performance.now() - started);
 
+    // got lower-cases header names and orders them its own way; the request
+    // function puts back exactly the headers of the core, in their order.
+    const headers = Object.fromEntries(requestHeaders(target, this.options.userAgent, body));
     const request = got.post(target.url, {
       body,
-      headers: {
-        host: `${target.host}:${target.port}`,
-        connection: 'close',
-        'user-agent': this.options.userAgent,
-        'content-type': 'text/xml',
-      },
+      headers,
       agent: { http: this.agent },
-      request: (url, opts, callback) => http.request(url, { ...opts, headers: wireHeaders(opts.headers as http.OutgoingHttpHeaders) }, callback),
+      request: (url, opts, callback) => http.request(url, { ...opts, headers }, callback),
       timeout: {
         connect: this.options.connectTimeoutMs,
         response: this.options.responseTimeoutMs,
@@ -88,16 +84,6 @@ export class HttpSender {
   close(): void {
     this.agent.destroy();
   }
-}
-
-function wireHeaders(headers: http.OutgoingHttpHeaders | undefined): http.OutgoingHttpHeaders {
-  const lower = Object.fromEntries(Object.entries(headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  const ordered: http.OutgoingHttpHeaders = {};
-  for (const name of HEADER_ORDER) {
-    const value = lower[name.toLowerCase()];
-    if (value !== undefined) ordered[name] = value;
-  }
-  return ordered;
 }
 
 function judge(response: Response<string>): Omit<DeliveryResult, 'durationMs' | 'written'> {
