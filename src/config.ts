@@ -11,6 +11,8 @@ export interface OperatorConfig {
   perSubscriberConcurrency: number;
   workers: number;
   logLevel: string;
+  /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
+  httpPort: number;
 }
 
 export type ParsedCommandLine =
@@ -32,6 +34,7 @@ const FLAGS = {
   'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
   workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
   'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
+  'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -91,6 +94,7 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
       workers: count(raw('workers'), 4, 'workers'),
       logLevel: (raw('log-level') as string | undefined) ?? 'info',
+      httpPort: port(raw('http-port'), 8080, 'http-port'),
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     return { kind: 'run', config };
@@ -126,5 +130,12 @@ function count(value: string | string[] | undefined, fallback: number, name: str
   if (value === undefined) return fallback;
   const n = /^\d+$/.test(String(value)) ? Number(value) : NaN;
   if (!Number.isInteger(n) || n < 1) throw new Error(`--${name} must be a whole number of at least 1, not "${String(value)}"`);
+  return n;
+}
+
+function port(value: string | string[] | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  const n = /^\d+$/.test(String(value)) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 65535)) throw new Error(`--${name} must be a port number 0..65535, not "${String(value)}"`);
   return n;
 }

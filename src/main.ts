@@ -28,17 +28,17 @@ async function main(): Promise<number> {
     return 1;
   }
   const operator = new Operator({ kubeConfig, config: parsed.config, log });
+  const signal = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
   try {
-    await operator.start();
+    await Promise.race([operator.start(), signal]);
   } catch (err) {
     console.error(`${NAME}: ${err instanceof StartupError ? err.message : (err as Error).stack}`);
     return 1;
   }
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  log.info('stopping', { signal });
+  log.info('stopping', { signal: await signal });
   await operator.stop();
   return 0;
 }

@@ -1,17 +1,20 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber } from './api/types.js';
+import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber } from './api/types.js';
 import type { OperatorConfig } from './config.js';
-import { SubscriberIndex } from './core/subscriber-index.js';
+import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.js';
 import { Controller } from './controller/controller.js';
 import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
-import { RaiseReconciler } from './controller/raise-reconciler.js';
+import { RaiseReconciler, type RaiseObserver } from './controller/raise-reconciler.js';
 import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
 import { WorkQueue } from './controller/work-queue.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
 import { ApiClient } from './kube/api-client.js';
+import { EventRecorder } from './kube/event-recorder.js';
 import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
+import { ProbeServer } from './observability/http-server.js';
+import { Metrics } from './observability/metrics.js';
 
 export interface OperatorDeps {
   kubeConfig: KubeConfig;
@@ -27,102 +30,129 @@ export interface OperatorDeps {
  */
 export class Operator {
   readonly index = new SubscriberIndex();
+  readonly metrics = new Metrics();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
-  private readonly subscriberInformers: Informer<Subscriber>[] = [];
-  private readonly raiseInformers: Informer<EventRaise>[] = [];
-  private readonly subscriberController: Controller;
-  private readonly raiseController: Controller;
-  private readonly raiseReconciler: RaiseReconciler;
+  private readonly recorder: EventRecorder;
+  private readonly probes: ProbeServer;
+  private readonly informers: Array<Informer<Subscriber> | Informer<EventRaise>> = [];
+  private readonly controllers: Controller[];
+  private ready = false;
+  private stopRequested!: () => void;
+  private readonly stopping = new Promise<void>((resolve) => (this.stopRequested = resolve));
+  /** The port /metrics, /healthz and /readyz listen on, once started. */
+  httpPort = 0;
 
   constructor(private readonly deps: OperatorDeps) {
     const { config, log } = deps;
     const now = deps.now ?? (() => new Date());
     this.api = new ApiClient(deps.kubeConfig);
+    this.recorder = new EventRecorder(deps.kubeConfig, log, now);
+    this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
     this.sender = new HttpSender({
       userAgent: config.userAgent,
       connectTimeoutMs: config.connectTimeoutMs,
       responseTimeoutMs: config.responseTimeoutMs,
     });
+
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
     const subscribers = namespaces.map((ns) => this.informer<Subscriber>(SUBSCRIBERS, ns));
     const raises = namespaces.map((ns) => this.informer<EventRaise>(EVENT_RAISES, ns));
-    this.subscriberInformers.push(...subscribers);
-    this.raiseInformers.push(...raises);
-
+    this.informers.push(...subscribers, ...raises);
     const subscriberQueue = new WorkQueue();
     const raiseQueue = new WorkQueue();
-    const cacheOf = <T extends Subscriber | EventRaise>(informers: Informer<T>[]): ObjectCache<T> => ({
-      get: (namespace, name) => informers.map((i) => i.get(namespace, name)).find(Boolean),
-    });
 
     for (const informer of subscribers) {
-      informer.on({
-        add: (s) => {
-          this.index.upsert(s);
-          subscriberQueue.add(keyOf(s));
-        },
-        update: (s) => {
-          this.index.upsert(s);
-          subscriberQueue.add(keyOf(s));
-        },
-        delete: (s) => this.index.remove(s.metadata?.namespace ?? '', s.metadata?.name ?? ''),
-      });
+      const upsert = (s: Subscriber) => {
+        this.index.upsert(s);
+        subscriberQueue.add(keyOf(s));
+      };
+      informer.on({ add: upsert, update: upsert, delete: (s) => this.index.remove(s.metadata.namespace ?? '', s.metadata.name ?? '') });
     }
     for (const informer of raises) {
-      informer.on({
-        add: (r) => raiseQueue.add(keyOf(r)),
-        update: (r) => raiseQueue.add(keyOf(r)),
-        delete: (r) => raiseQueue.add(keyOf(r)),
-      });
+      const enqueue = (r: EventRaise) => raiseQueue.add(keyOf(r));
+      informer.on({ add: enqueue, update: enqueue, delete: enqueue });
     }
 
-    this.subscriberController = new Controller(
-      'subscriber',
-      subscriberQueue,
-      new SubscriberReconciler({
-        cache: cacheOf(subscribers),
-        api: this.api,
-        resolveHost: deps.resolveHost ?? resolveHost,
-        now,
-        log,
-      }),
-      config.workers,
+    const subscriberReconciler = new SubscriberReconciler({
+      cache: cacheOf(subscribers),
+      api: this.api,
+      resolveHost: deps.resolveHost ?? resolveHost,
+      notReady: (s, reason, message) =>
+        this.recorder.warning(reference(SUBSCRIBERS, s.metadata.namespace ?? '', s.metadata.name ?? '', s.metadata.uid ?? ''), reason, 'Validate', message),
+      now,
       log,
-    );
-    this.raiseReconciler = new RaiseReconciler({
+    });
+    const raiseReconciler = new RaiseReconciler({
       cache: cacheOf(raises),
       index: this.index,
       dispatcher: new Dispatcher(this.sender, config.perSubscriberConcurrency),
       api: this.api,
       defaults: { syncMode: config.syncMode, useStructParam: config.useStructParam },
       requeue: (key) => raiseQueue.add(key),
+      observer: this.raiseObserver(),
       now,
       log,
     });
-    this.raiseController = new Controller('eventraise', raiseQueue, this.raiseReconciler, config.workers, log);
+    this.controllers = [
+      new Controller('subscriber', subscriberQueue, subscriberReconciler, config.workers, log, this.metrics),
+      new Controller('eventraise', raiseQueue, raiseReconciler, config.workers, log, this.metrics),
+    ];
   }
 
-  /** Checks the API and the CRDs, fills the caches, then starts the workers. */
+  /** Serves the probes, checks the API and the CRDs, fills the caches, then starts the workers. */
   async start(): Promise<void> {
-    await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
-    const informers = [...this.subscriberInformers, ...this.raiseInformers];
-    for (const informer of informers) informer.start();
-    await Promise.all(informers.map((i) => i.hasSynced));
-    this.subscriberController.start();
-    this.raiseController.start();
+    this.httpPort = await this.probes.listen();
+    try {
+      await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
+    } catch (err) {
+      await this.probes.close();
+      throw err;
+    }
+    for (const informer of this.informers) informer.start();
+    const synced = Promise.all(this.informers.map((i) => i.hasSynced)).then(() => true);
+    if (!(await Promise.race([synced, this.stopping.then(() => false)]))) return;
+    for (const controller of this.controllers) controller.start();
+    this.ready = true;
     this.deps.log.info('operator started', {
       server: this.api.server,
       namespaces: this.deps.config.namespaces.length ? this.deps.config.namespaces : 'all',
       syncMode: this.deps.config.syncMode,
       useStructParam: this.deps.config.useStructParam,
+      httpPort: this.httpPort,
     });
   }
 
   async stop(): Promise<void> {
-    for (const informer of [...this.subscriberInformers, ...this.raiseInformers]) informer.stop();
-    await Promise.all([this.subscriberController.stop(), this.raiseController.stop()]);
+    this.ready = false;
+    this.stopRequested();
+    for (const informer of this.informers) informer.stop();
+    await Promise.all(this.controllers.map((c) => c.stop()));
     this.sender.close();
+    await this.recorder.flush();
+    await this.probes.close();
+  }
+
+  private raiseObserver(): RaiseObserver {
+    return {
+      delivered: (subscriber: SubscriberEntry, raise: EventRaise, result) => {
+        const outcome = result.outcome === 'Delivered' ? 'delivered' : 'failed';
+        this.metrics.deliveries.inc({ outcome, namespace: subscriber.namespace });
+        this.metrics.deliveryDuration.observe({ outcome }, result.durationMs / 1000);
+        if (result.outcome === 'Failed') {
+          const why = result.faultString !== undefined ? `fault ${result.faultCode ?? ''} ${result.faultString}` : result.error;
+          this.recorder.warning(
+            reference(SUBSCRIBERS, subscriber.namespace, subscriber.name, subscriber.uid),
+            'DeliveryFailed',
+            'Deliver',
+            `${raise.spec.event} from EventRaise ${raise.metadata.name} to ${subscriber.target.url}: ${why}`,
+          );
+        }
+      },
+      finished: (_raise, status) => {
+        if (status.phase) this.metrics.raises.inc({ phase: status.phase });
+      },
+    };
   }
 
   private informer<T extends Subscriber | EventRaise>(resource: Resource, namespace: string | undefined): Informer<T> {
@@ -133,4 +163,12 @@ export class Operator {
       log: this.deps.log,
     });
   }
+}
+
+function cacheOf<T extends Subscriber | EventRaise>(informers: Informer<T>[]): ObjectCache<T> {
+  return { get: (namespace, name) => informers.map((i) => i.get(namespace, name)).find(Boolean) };
+}
+
+function reference(resource: Resource, namespace: string, name: string, uid: string) {
+  return { apiVersion: API_VERSION, kind: resource.kind, namespace, name, uid };
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'winston';
 import { errorText, statusCode } from '../kube/informer.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { WorkQueue } from './work-queue.js';
 
 export interface ReconcileResult {
@@ -21,7 +22,10 @@ export class Controller {
     private readonly reconciler: Reconciler,
     private readonly workers: number,
     private readonly log: Logger,
-  ) {}
+    private readonly metrics: Metrics,
+  ) {
+    metrics.watchQueue(name, () => queue.length);
+  }
 
   start(): void {
     this.running = Array.from({ length: this.workers }, () => this.work());
@@ -35,6 +39,7 @@ export class Controller {
 
   private async work(): Promise<void> {
     for (let key = await this.queue.get(); key !== undefined; key = await this.queue.get()) {
+      this.metrics.reconciles.inc({ kind: this.name });
       try {
         const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
@@ -43,6 +48,8 @@ export class Controller {
         const [namespace, name] = key.split('/');
         const level = statusCode(err) === 409 ? 'debug' : 'warn';
         this.log.log(level, 'reconcile failed; retrying with backoff', { controller: this.name, namespace, name, error: errorText(err) });
+        this.metrics.reconcileErrors.inc({ kind: this.name });
+        this.metrics.queueRetries.inc({ kind: this.name });
         this.queue.addRateLimited(key);
       } finally {
         this.queue.done(key);

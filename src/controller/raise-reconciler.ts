@@ -15,6 +15,12 @@ import type { ReconcileResult, Reconciler } from './controller.js';
 /** A sync raise whose deliveries are still running records what it has after this long. */
 export const PROGRESS_WRITE_MS = 1_000;
 
+/** Told of every delivery outcome and finished raise: metrics, Events. */
+export interface RaiseObserver {
+  delivered(subscriber: SubscriberEntry, raise: EventRaise, result: DeliveryResult): void;
+  finished(raise: EventRaise, status: EventRaiseStatus): void;
+}
+
 export interface RaiseDefaults {
   syncMode: boolean;
   useStructParam: boolean;
@@ -59,6 +65,7 @@ export class RaiseReconciler implements Reconciler {
       api: ApiClient;
       defaults: RaiseDefaults;
       requeue: (key: string) => void;
+      observer: RaiseObserver;
       now: () => Date;
       log: Logger;
     },
@@ -150,12 +157,12 @@ export class RaiseReconciler implements Reconciler {
         body = encodeMethodCall({ method: subscriber.target.method, event: raise.spec.event, params: raise.spec.params ?? [], useStructParam });
         bodies.set(bodyKey, body);
       }
-      this.deliver(key, job, subscriber, body);
+      this.deliver(key, raise, job, subscriber, body);
     }
     return job;
   }
 
-  private deliver(key: string, job: Job, subscriber: SubscriberEntry, body: string): void {
+  private deliver(key: string, raise: EventRaise, job: Job, subscriber: SubscriberEntry, body: string): void {
     const [namespace, raiseName] = key.split('/');
     const delivery = this.deps.dispatcher.send(`${subscriber.namespace}/${subscriber.name}`, subscriber.target, body);
     const settle = () => {
@@ -163,6 +170,7 @@ export class RaiseReconciler implements Reconciler {
       this.deps.requeue(key);
     };
     const logResult = (result: DeliveryResult) => {
+      this.deps.observer.delivered(subscriber, raise, result);
       const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: subscriber.target.url, ...result };
       if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
       else this.deps.log.warn('delivery failed', fields);
@@ -187,6 +195,7 @@ export class RaiseReconciler implements Reconciler {
     const written = await this.write(raise, status);
     this.jobs.delete(key);
     this.finished.set(key, { uid: written.metadata.uid ?? '' });
+    this.deps.observer.finished(raise, status);
     const [namespace, name] = key.split('/');
     this.deps.log.info('raise finished', {
       namespace,

@@ -18,6 +18,8 @@ export class SubscriberReconciler implements Reconciler {
       cache: ObjectCache<Subscriber>;
       api: ApiClient;
       resolveHost: ResolveHost;
+      /** Told when a status write turns Ready to False: a person has to act. */
+      notReady: (subscriber: Subscriber, reason: string, message: string) => void;
       now: () => Date;
       log: Logger;
     },
@@ -47,6 +49,10 @@ export class SubscriberReconciler implements Reconciler {
       await this.deps.api.replaceStatus(SUBSCRIBERS, subscriber, status);
       const ready = findCondition(status.conditions, READY);
       this.deps.log.info('subscriber status written', { namespace, name, ready: ready?.status, reason: ready?.reason });
+      const wasReady = findCondition(subscriber.status?.conditions, READY);
+      if (ready?.status === 'False' && (wasReady?.status !== 'False' || wasReady.reason !== ready.reason)) {
+        this.deps.notReady(subscriber, ready.reason, ready.message);
+      }
     }
     if (host.kind === 'notFound') return { requeueAfterMs: HOST_RECHECK_MS };
   }

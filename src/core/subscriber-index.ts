@@ -6,6 +6,7 @@ import { READY } from './subscriber-status.js';
 export interface SubscriberEntry {
   namespace: string;
   name: string;
+  uid: string;
   event: string;
   target: DeliveryTarget;
   /** Unset when the Subscriber leaves it to the operator's default. */
@@ -70,5 +71,12 @@ function usableEntry(subscriber: Subscriber, namespace: string, name: string): S
     ready.reason === 'HostNotFound' &&
     ready.observedGeneration === subscriber.metadata.generation;
   if (unresolvable) return undefined;
-  return { namespace, name, event: subscriber.spec.event, target: parsed.target, useStructParam: subscriber.spec.useStructParam };
+  return {
+    namespace,
+    name,
+    uid: subscriber.metadata.uid ?? '',
+    event: subscriber.spec.event,
+    target: parsed.target,
+    useStructParam: subscriber.spec.useStructParam,
+  };
 }

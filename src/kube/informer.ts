@@ -50,6 +50,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   private abort: AbortController | undefined;
   private stopped = false;
   private failures = 0;
+  private cancelSleep: (() => void) | undefined;
   private synced!: () => void;
   readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
   isSynced = false;
@@ -79,6 +80,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
+    this.cancelSleep?.();
   }
 
   private async run(): Promise<void> {
@@ -96,7 +98,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
         }
         const delay = backoff(this.failures++);
         this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error: errorText(err), retryInMs: delay });
-        await sleep(delay);
+        await this.sleep(delay);
       }
     }
   }
@@ -173,6 +175,18 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
     });
   }
 
+  /** A backoff pause that stop() cuts short. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.cancelSleep = done;
+    });
+  }
+
   private store(key: string, obj: T): void {
     const old = this.objects.get(key);
     this.objects.set(key, obj);
@@ -237,6 +251,4 @@ function backoff(failures: number): number {
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+

@@ -55,7 +55,7 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
 /** The operator in this process, watching `namespace` only, as the RBAC-bound operator user. */
 export async function startOperator(namespace: string, flags: string[] = []): Promise<Operator> {
   await grantOperatorRbac();
-  const parsed = parseCommandLine(['--namespace', namespace, ...flags], {}, 'test');
+  const parsed = parseCommandLine(['--namespace', namespace, '--http-port=0', ...flags], {}, 'test');
   if (parsed.kind !== 'run') throw new Error(`bad operator flags: ${JSON.stringify(parsed)}`);
   const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console({ stderrLevels: ['error'] })] });
   const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log });

@@ -28,6 +28,7 @@ describe('parseCommandLine', () => {
       perSubscriberConcurrency: 16,
       workers: 4,
       logLevel: 'info',
+      httpPort: 8080,
     });
   });
 
@@ -43,6 +44,7 @@ describe('parseCommandLine', () => {
         '--max-per-subscriber=3',
         '--workers=9',
         '--log-level=debug',
+        '--http-port=9090',
       ]),
       {
         syncMode: true,
@@ -54,6 +56,7 @@ describe('parseCommandLine', () => {
         perSubscriberConcurrency: 3,
         workers: 9,
         logLevel: 'debug',
+        httpPort: 9090,
       },
     );
   });
@@ -75,6 +78,7 @@ describe('parseCommandLine', () => {
         EVENT_XMLRPC_MAX_PER_SUBSCRIBER: '5',
         EVENT_XMLRPC_WORKERS: '7',
         EVENT_XMLRPC_LOG_LEVEL: 'warn',
+        EVENT_XMLRPC_HTTP_PORT: '0',
       }),
       {
         syncMode: true,
@@ -86,6 +90,7 @@ describe('parseCommandLine', () => {
         perSubscriberConcurrency: 5,
         workers: 7,
         logLevel: 'warn',
+        httpPort: 0,
       },
     );
   });
@@ -106,6 +111,7 @@ describe('parseCommandLine', () => {
       EVENT_XMLRPC_MAX_PER_SUBSCRIBER: '5',
       EVENT_XMLRPC_WORKERS: '7',
       EVENT_XMLRPC_LOG_LEVEL: 'warn',
+      EVENT_XMLRPC_HTTP_PORT: '7070',
     };
     assert.deepEqual(
       config(
@@ -119,6 +125,7 @@ describe('parseCommandLine', () => {
           '--max-per-subscriber=8',
           '--workers=1',
           '--log-level=error',
+          '--http-port=0',
         ],
         env,
       ),
@@ -132,6 +139,7 @@ describe('parseCommandLine', () => {
         perSubscriberConcurrency: 8,
         workers: 1,
         logLevel: 'error',
+        httpPort: 0,
       },
     );
     // A flag that is not given leaves its variable in force.

@@ -11,6 +11,7 @@ const sub = (
   metadata: {
     name,
     namespace: more.namespace ?? 'voip',
+    uid: `uid-${name}`,
     generation: more.generation ?? 1,
     ...(more.deletionTimestamp ? { deletionTimestamp: more.deletionTimestamp } : {}),
   },
@@ -58,6 +59,7 @@ describe('SubscriberIndex', () => {
     assert.deepEqual(entry, {
       namespace: 'voip',
       name: 'a',
+      uid: 'uid-a',
       event: 'E',
       target: { host: '[2001:db8::1]', port: 80, path: '/x', method: 'ns:method', url: 'http://[2001:db8::1]:80/x' },
       useStructParam: undefined,

@@ -1,0 +1,70 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The operator's Prometheus metrics, in a registry of its own. */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly deliveries = new Counter({
+    name: 'event_xmlrpc_deliveries_total',
+    help: 'Delivery attempts by outcome (delivered, failed) and subscriber namespace.',
+    labelNames: ['outcome', 'namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly deliveryDuration = new Histogram({
+    name: 'event_xmlrpc_delivery_duration_seconds',
+    help: 'Time from sending a request to its outcome, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly raises = new Counter({
+    name: 'event_xmlrpc_raises_total',
+    help: 'EventRaises that reached a terminal phase, by phase.',
+    labelNames: ['phase'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconciles = new Counter({
+    name: 'event_xmlrpc_reconciles_total',
+    help: 'Reconciles by kind (subscriber, eventraise).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileErrors = new Counter({
+    name: 'event_xmlrpc_reconcile_errors_total',
+    help: 'Reconciles that failed and were retried with backoff, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly queueRetries = new Counter({
+    name: 'event_xmlrpc_workqueue_retries_total',
+    help: 'Keys re-queued with backoff, by kind.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  private readonly depthReaders = new Map<string, () => number>();
+
+  constructor() {
+    const readers = this.depthReaders;
+    new Gauge({
+      name: 'event_xmlrpc_workqueue_depth',
+      help: 'Keys waiting in the work queue, by kind.',
+      labelNames: ['kind'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [kind, read] of readers) this.set({ kind }, read());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports a work queue's depth whenever metrics are scraped. */
+  watchQueue(kind: string, depth: () => number): void {
+    this.depthReaders.set(kind, depth);
+  }
+}
