@@ -115,15 +115,19 @@ function list(value: string | string[] | undefined): string[] {
   return [...new Set(items.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean))];
 }
 
-/** Go-style durations: 500ms, 5s, 2m. */
 function duration(value: string | string[] | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(String(value));
-  if (!match) throw new Error(`--${name} must be a duration like 500ms, 5s or 1m, not "${String(value)}"`);
-  const unit = { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm'];
-  const ms = Math.round(Number(match[1]) * unit);
+  const ms = parseDuration(String(value));
+  if (ms === undefined) throw new Error(`--${name} must be a duration like 500ms, 5s or 1m, not "${String(value)}"`);
   if (ms <= 0) throw new Error(`--${name} must be more than zero`);
   return ms;
+}
+
+/** Go-style durations, 500ms, 5s, 1.5m, in milliseconds; undefined when the text is not one. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
+  if (!match) return undefined;
+  return Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm']);
 }
 
 function count(value: string | string[] | undefined, fallback: number, name: string): number {

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+import { errorText } from '../kube/informer.js';
+import { VERSION } from '../version.js';
+import { CliError, UsageError } from './errors.js';
+import { raise } from './raise.js';
+import { render } from './render.js';
+
+const NAME = 'event-xmlrpc';
+
+const USAGE = `${NAME} ${VERSION}: raise events for event-xmlrpc-operator, and see what it sends
+
+Usage:
+  ${NAME} raise EVENT [PARAM...] [-n NS] [--sync | --async] [--wait [--timeout DURATION]]
+  ${NAME} render --socket SOCKET [--struct] [--user-agent UA] EVENT [PARAM...]
+  ${NAME} COMMAND --help
+  ${NAME} --help | --version
+
+PARAM: name=text (string), name:=INT (signed 32-bit int), =text or :=INT (unnamed).
+To list raises and subscribers: kubectl get eventraises,subscribers`;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { raise, render };
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    if (command === '--help' || command === '-h') {
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
+    if (command === '--version') {
+      process.stdout.write(`${NAME} ${VERSION}\n`);
+      return 0;
+    }
+    if (command === undefined) throw new UsageError('no command given', USAGE);
+    const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!run) throw new UsageError(`unknown ${command.startsWith('-') ? 'option' : 'command'} "${command}"`, USAGE);
+    return await run(args);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${NAME}: ${err.message}\n\n${err.usage}\n`);
+      return 2;
+    }
+    process.stderr.write(`${NAME}: ${err instanceof CliError ? err.message : errorText(err)}\n`);
+    return err instanceof CliError ? err.exitCode : 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
