@@ -7,9 +7,9 @@
 // with "-" and everything after "--" goes to `node --test` (so use the
 // `--flag=value` form, e.g. `npm test -- --test-name-pattern=operator`).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, globSync, readFileSync, readdirSync } from 'node:fs';
+import { globSync } from 'node:fs';
 import path from 'node:path';
-import { ApiextensionsV1Api, CustomObjectsApi, KubernetesObjectApi, loadAllYaml, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import { applyCrds, buildBinaries } from './controlplane/bootstrap.js';
 import { ControlPlane } from './controlplane/control-plane.js';
 import { CLUSTER_ENV, writeClusterInfo } from './support/cluster.js';
 
@@ -49,7 +49,7 @@ try {
   if (!unit) {
     const binDir = await timed('binaries', buildBinaries);
     cp = await timed('control plane start', () => ControlPlane.start({ binDir, log: say }));
-    await timed('CRDs', () => applyCrds(cp!.kubeConfig('admin')));
+    await timed('CRDs', () => applyCrds(cp!.kubeConfig('admin'), say));
     const infoFile = path.join(cp.dataDir, 'cluster.json');
     writeClusterInfo(infoFile, cp);
     env[CLUSTER_ENV] = infoFile;
@@ -83,60 +83,6 @@ async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     say(`${phase}: ${((performance.now() - start) / 1000).toFixed(1)}s`);
   }
-}
-
-/** build-binaries.sh: progress on stderr, the binaries' directory as the last stdout line. */
-function buildBinaries(): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', [path.join(root, 'test/controlplane/build-binaries.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      const dir = out.trim().split('\n').at(-1);
-      if (code === 0 && dir) resolve(dir);
-      else reject(new Error(`build-binaries.sh exited with ${code}`));
-    });
-  });
-}
-
-async function applyCrds(admin: KubeConfig): Promise<void> {
-  const dir = path.join(root, 'crds');
-  if (!existsSync(dir)) return;
-  const docs = readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .flatMap((f) => loadAllYaml(readFileSync(path.join(dir, f), 'utf8')) as (KubernetesObject | null)[])
-    .filter((doc): doc is KubernetesObject => doc !== null && doc !== undefined);
-  const objects = KubernetesObjectApi.makeApiClient(admin);
-  for (const doc of docs) await objects.create(doc);
-
-  const crds = admin.makeApiClient(ApiextensionsV1Api);
-  const names = docs.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => d.metadata!.name!);
-  const deadline = Date.now() + 30_000;
-  for (const name of names) {
-    for (;;) {
-      const crd = await crds.readCustomResourceDefinition({ name });
-      if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30s`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  // Established comes before the storage is ready: a LIST answers 429 "storage is (re)initializing" until then.
-  const custom = admin.makeApiClient(CustomObjectsApi);
-  for (const doc of docs.filter((d) => d.kind === 'CustomResourceDefinition')) {
-    const spec = (doc as { spec: { group: string; names: { plural: string }; versions: { name: string }[] } }).spec;
-    for (;;) {
-      try {
-        await custom.listClusterCustomObject({ group: spec.group, version: spec.versions[0]!.name, plural: spec.names.plural });
-        break;
-      } catch (err) {
-        if ((err as { code?: number }).code !== 429 || Date.now() > deadline) throw err;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
-  }
-  if (names.length) say(`CRDs established: ${names.join(', ')}`);
 }
 
 function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -1,0 +1,129 @@
+// `npm run local`: the whole thing on this machine in one command. An embedded
+// control plane (the one the tests use), the CRDs, the operator, a demo
+// XML-RPC server that prints what it receives, the example Subscribers and one
+// example raise. Ctrl-C stops everything it started.
+//
+//   npm run local [-- --port=8090]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
+import { ControlPlane } from '../test/controlplane/control-plane.js';
+import { startDemoServer, type DemoServer } from './demo-server.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const stateDir = path.join(root, '.local');
+const say = (line: string): void => void process.stdout.write(`[local] ${line}\n`);
+
+const { values } = parseArgs({ options: { port: { type: 'string', default: '8090' } } });
+const demoPort = Number(values.port);
+
+let controlPlane: ControlPlane | undefined;
+let operator: ChildProcess | undefined;
+let demo: DemoServer | undefined;
+let stopping: Promise<void> | undefined;
+
+function stop(code: number): Promise<void> {
+  stopping ??= (async () => {
+    say('stopping');
+    if (operator && operator.exitCode === null && operator.signalCode === null) {
+      operator.kill('SIGTERM');
+      await once(operator, 'exit');
+    }
+    await demo?.close();
+    await controlPlane?.stop();
+    say('stopped; nothing is left running');
+    process.exit(code);
+  })();
+  return stopping;
+}
+process.on('SIGINT', () => void stop(0));
+process.on('SIGTERM', () => void stop(0));
+
+try {
+  demo = await startDemoServer(demoPort, (line) => process.stdout.write(`[xmlrpc-server] ${line}\n`)).catch((err: Error) => {
+    throw new Error(`the demo XML-RPC server cannot listen on 127.0.0.1:${demoPort} (${err.message}); pick another port: npm run local -- --port=8091`);
+  });
+  say(`demo XML-RPC server listening on 127.0.0.1:${demo.port}`);
+
+  controlPlane = await ControlPlane.start({ binDir: await buildBinaries(), log: say });
+  const admin = controlPlane.kubeConfig('admin');
+  await applyCrds(admin, say);
+  mkdirSync(stateDir, { recursive: true });
+  const kubeconfig = path.join(stateDir, 'kubeconfig');
+  controlPlane.writeKubeconfig(kubeconfig, 'admin');
+
+  // The operator runs as its own user, with only the rights deploy/ grants it.
+  const objects = KubernetesObjectApi.makeApiClient(admin);
+  const [role] = yamlObjects(path.join(root, 'deploy/cluster-role.yaml'));
+  await objects.create(role!);
+  await objects.create({
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'event-xmlrpc-operator' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: role!.metadata!.name! },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'event-xmlrpc-operator' }],
+  } as KubernetesObject);
+  const operatorKubeconfig = path.join(stateDir, 'operator.kubeconfig');
+  controlPlane.writeKubeconfig(operatorKubeconfig, 'operator');
+  operator = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), '--http-port=0'], {
+    env: { ...process.env, KUBECONFIG: operatorKubeconfig },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  operator.on('exit', (code, signal) => {
+    if (!stopping) {
+      say(`the operator exited (${signal ?? code}); stopping`);
+      void stop(1);
+    }
+  });
+  await operatorStarted(operator);
+  say('operator started (its JSON logs: .local/operator.log)');
+
+  const examples = readdirSync(path.join(root, 'deploy/examples'))
+    .filter((f) => f.endsWith('.yaml'))
+    .sort((a, b) => order(a) - order(b))
+    .flatMap((f) => yamlObjects(path.join(root, 'deploy/examples', f), (text) => text.replaceAll(':8090', `:${demo!.port}`)));
+  for (const obj of examples) {
+    const created = await objects.create(obj);
+    say(`created ${created.kind} ${created.metadata?.namespace ?? ''}/${created.metadata?.name}`);
+  }
+
+  say('ready. In another terminal:');
+  say(`  export KUBECONFIG=${kubeconfig}`);
+  say('  npm run cli -- raise E_PIKE_BLOCKED -n demo ip=10.0.0.7 count:=1 --sync --wait');
+  say('  kubectl get xsub,xraise -n demo');
+  say('  kubectl create -f deploy/examples/eventraise.yaml');
+  say('Ctrl-C stops everything.');
+} catch (err) {
+  process.stderr.write(`[local] ${err instanceof Error ? err.message : String(err)}\n`);
+  await stop(1);
+}
+
+/** Namespaces first, then Subscribers, then raises. */
+function order(file: string): number {
+  return file.startsWith('namespace') ? 0 : file.startsWith('subscriber') ? 1 : 2;
+}
+
+function yamlObjects(file: string, edit: (text: string) => string = (t) => t): KubernetesObject[] {
+  return (loadAllYaml(edit(readFileSync(file, 'utf8'))) as (KubernetesObject | null)[]).filter((o): o is KubernetesObject => !!o);
+}
+
+/** Resolves on the operator's "operator started" line; its logs go to .local/operator.log. */
+function operatorStarted(child: ChildProcess): Promise<void> {
+  const logFile = path.join(stateDir, 'operator.log');
+  writeFileSync(logFile, '');
+  return new Promise((resolve, reject) => {
+    let pending = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      writeFileSync(logFile, chunk, { flag: 'a' });
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      if (lines.some((l) => l.includes('"operator started"'))) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`the operator exited with ${code} before it started; see ${logFile}`)));
+  });
+}
