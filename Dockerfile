@@ -1,17 +1,34 @@
 # syntax=docker/dockerfile:1
-FROM node:24-bookworm-slim AS build
+# The operator's image: `docker build -t event-xmlrpc-operator .`
+# .ci/check-image.sh lints this file and rebuilds its runtime stage without Docker.
+
+# Compiles the TypeScript with the whole dependency tree, as `npm run build` does
+# on a workstation (the `node` devDependency fetches its own Node 24 for that).
+FROM node:24-trixie-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-fund --no-audit
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build
 
-FROM node:24-bookworm-slim
+# The production dependencies alone, from the lock file: no devDependency (so
+# no second Node, no TypeScript, no tsx), and no install scripts (none of them
+# needs one).
+FROM node:24-trixie-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-fund --no-audit
+
+# package.json ("type": "module", the version), the production node_modules and
+# dist/; run by the image's Node as a numeric non-root user, without npm or a shell.
+FROM node:24-trixie-slim
 WORKDIR /app
 ENV NODE_ENV=production
-COPY --from=build /src/package.json ./
-COPY --from=build /src/node_modules ./node_modules
+COPY package.json ./
+COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
 USER 65532:65532
+# /metrics, /healthz, /readyz (--http-port)
+EXPOSE 8080
 ENTRYPOINT ["node", "dist/main.js"]

@@ -10,7 +10,7 @@ import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
 import { WorkQueue } from './controller/work-queue.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
-import { ApiClient } from './kube/api-client.js';
+import { ApiClient, StartupError } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
 import { ProbeServer } from './observability/http-server.js';
@@ -102,7 +102,9 @@ export class Operator {
 
   /** Serves the probes, checks the API and the CRDs, fills the caches, then starts the workers. */
   async start(): Promise<void> {
-    this.httpPort = await this.probes.listen();
+    this.httpPort = await this.probes.listen().catch((err: Error) => {
+      throw new StartupError(`cannot serve /metrics and the probes on port ${this.deps.config.httpPort} (--http-port): ${err.message}`);
+    });
     try {
       await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
     } catch (err) {

@@ -1,16 +1,54 @@
 #!/usr/bin/env bash
-# Builds the kube-apiserver and etcd binaries that back the integration tests,
-# from the Go module proxy at pinned versions, into a cache shared by every
-# clone on the machine. Prints the directory that holds both binaries.
+# Builds the binaries the integration tests need, from the Go module proxy at
+# pinned versions, into a cache shared by every clone on the machine: etcd and
+# kube-apiserver (the control plane) and kustomize (renders deploy/).
 #
-# KUBEBUILDER_ASSETS, when it names a directory with both binaries, wins and
-# nothing is built. A cached build is never rebuilt.
+#   build-binaries.sh            builds all three; the last stdout line is the
+#                                directory holding kube-apiserver and etcd
+#   build-binaries.sh kustomize  builds kustomize only; the last stdout line is
+#                                the path of the kustomize binary
+#
+# KUBEBUILDER_ASSETS, when it names a directory with both control-plane
+# binaries, wins for those; KUSTOMIZE, when it names an executable, wins for
+# kustomize. Otherwise a cached build is used, and never rebuilt.
 set -euo pipefail
 
 K8S_VERSION=v1.35.4
 ETCD_VERSION=v3.6.16
+# v5.8.1: the newest kustomize whose go.mod accepts Go 1.25 (v5.8.2 wants 1.26, v5.8.3 1.27).
+KUSTOMIZE_VERSION=v5.8.1
 
 log() { echo "[control-plane] $*" >&2; }
+
+cache_root="${EVENT_XMLRPC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/event-xmlrpc-operator}"
+
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOFLAGS="-mod=mod" CGO_ENABLED=0
+
+# Sets $kustomize to a usable kustomize binary, building it on first use.
+ensure_kustomize() {
+  if [[ -n "${KUSTOMIZE:-}" && -x "$KUSTOMIZE" ]]; then
+    kustomize=$KUSTOMIZE
+    return
+  fi
+  local kdir="$cache_root/kustomize/$KUSTOMIZE_VERSION"
+  kustomize="$kdir/kustomize"
+  [[ -x "$kustomize" ]] && return
+  mkdir -p "$kdir"
+  log "building kustomize $KUSTOMIZE_VERSION (once per machine)"
+  local start=$SECONDS work; work=$(mktemp -d)
+  printf 'module event-xmlrpc-operator.local/kustomize\n\ngo 1.25.0\n\nrequire sigs.k8s.io/kustomize/kustomize/v5 %s\n' "$KUSTOMIZE_VERSION" > "$work/go.mod"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$kustomize.$$.partial" sigs.k8s.io/kustomize/kustomize/v5 >&2) || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  mv "$kustomize.$$.partial" "$kustomize"
+  log "kustomize built in $((SECONDS - start))s"
+}
+
+if [[ "${1:-}" == kustomize ]]; then
+  ensure_kustomize
+  echo "$kustomize"
+  exit 0
+fi
+ensure_kustomize
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" && -x "$KUBEBUILDER_ASSETS/etcd" ]]; then
   log "using KUBEBUILDER_ASSETS=$KUBEBUILDER_ASSETS"
@@ -18,11 +56,8 @@ if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" &&
   exit 0
 fi
 
-cache_root="${EVENT_XMLRPC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/event-xmlrpc-operator}"
 dir="$cache_root/control-plane/kubernetes-$K8S_VERSION-etcd-$ETCD_VERSION"
 mkdir -p "$dir"
-
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}" GOFLAGS="-mod=mod" CGO_ENABLED=0
 
 build_kube_apiserver() {
   local work; work=$(mktemp -d)

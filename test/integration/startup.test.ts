@@ -14,7 +14,8 @@ const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { env: { ...process.env, ...env } });
+    // Port 0: the default 8080 may be taken by an operator another test file runs.
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--http-port=0', ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

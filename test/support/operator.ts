@@ -76,7 +76,7 @@ export interface OperatorProcess {
 export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   await grantOperatorRbac();
   const kubeconfig = await writeKubeconfigFile('operator');
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, '--http-port=0', ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
