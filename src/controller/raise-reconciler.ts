@@ -71,8 +71,21 @@ export class RaiseReconciler implements Reconciler {
     },
   ) {}
 
+  private draining = false;
+  private idleWaiters: Array<() => void> = [];
+
   get inFlight(): number {
     return this.jobs.size;
+  }
+
+  /**
+   * For a clean stop: raises not started yet stay Pending for the next
+   * operator; raises in flight finish. Resolves once none is in flight.
+   */
+  drain(): Promise<void> {
+    this.draining = true;
+    if (this.jobs.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   async reconcile(key: string): Promise<ReconcileResult | void> {
@@ -80,7 +93,7 @@ export class RaiseReconciler implements Reconciler {
     const raise = this.deps.cache.get(namespace, name);
     const uid = raise?.metadata.uid ?? '';
     if (!raise) {
-      this.jobs.delete(key);
+      this.forgetJob(key);
       this.finished.delete(key);
       return;
     }
@@ -103,6 +116,7 @@ export class RaiseReconciler implements Reconciler {
 
     let job = this.jobs.get(key);
     if (!job) {
+      if (this.draining) return;
       job = this.start(key, raise, base.startTime);
       if (job.subscribers.length === 0) return this.finish(key, raise, noSubscribersStatus({ ...base, event: raise.spec.event }));
       this.jobs.set(key, job);
@@ -193,7 +207,7 @@ export class RaiseReconciler implements Reconciler {
 
   private async finish(key: string, raise: EventRaise, status: EventRaiseStatus): Promise<void> {
     const written = await this.write(raise, status);
-    this.jobs.delete(key);
+    this.forgetJob(key);
     this.finished.set(key, { uid: written.metadata.uid ?? '' });
     this.deps.observer.finished(raise, status);
     const [namespace, name] = key.split('/');
@@ -206,6 +220,11 @@ export class RaiseReconciler implements Reconciler {
       delivered: status.delivered,
       failed: status.failed,
     });
+  }
+
+  private forgetJob(key: string): void {
+    this.jobs.delete(key);
+    if (this.jobs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
   private async write(raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
