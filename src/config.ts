@@ -1,4 +1,6 @@
 import { parseArgs } from 'node:util';
+import { parseDuration } from './core/duration.js';
+import type { RetryPolicy } from './core/retry-policy.js';
 
 export interface OperatorConfig {
   syncMode: boolean;
@@ -13,6 +15,8 @@ export interface OperatorConfig {
   logLevel: string;
   /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
   httpPort: number;
+  /** Defaults of Subscriber.spec.delivery.retry. */
+  retry: RetryPolicy;
 }
 
 export type ParsedCommandLine =
@@ -34,6 +38,10 @@ const FLAGS = {
   'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
   workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
   'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
+  'retry-limit': { env: 'EVENT_XMLRPC_RETRY_LIMIT', type: 'count', help: 'retries after a failed attempt, 0 for none (default 3)' },
+  'retry-backoff': { env: 'EVENT_XMLRPC_RETRY_BACKOFF', type: 'string', help: 'exponential or linear growth of the pause between attempts (default exponential)' },
+  'retry-initial-delay': { env: 'EVENT_XMLRPC_RETRY_INITIAL_DELAY', type: 'duration', help: 'pause before the first retry (default 500ms)' },
+  'retry-max-delay': { env: 'EVENT_XMLRPC_RETRY_MAX_DELAY', type: 'duration', help: 'longest pause between attempts, Retry-After included (default 30s)' },
   'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
 } as const;
 
@@ -95,6 +103,13 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       workers: count(raw('workers'), 4, 'workers'),
       logLevel: (raw('log-level') as string | undefined) ?? 'info',
       httpPort: port(raw('http-port'), 8080, 'http-port'),
+      retry: {
+        limit: whole(raw('retry-limit'), 3, 'retry-limit'),
+        backoff: backoff(raw('retry-backoff')),
+        initialDelayMs: duration(raw('retry-initial-delay'), 500, 'retry-initial-delay'),
+        maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay'),
+        retryOnFaultCodes: [],
+      },
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     return { kind: 'run', config };
@@ -123,12 +138,6 @@ function duration(value: string | string[] | undefined, fallback: number, name: 
   return ms;
 }
 
-/** Go-style durations, 500ms, 5s, 1.5m, in milliseconds; undefined when the text is not one. */
-export function parseDuration(text: string): number | undefined {
-  const match = /^(\d+(?:\.\d+)?)(ms|s|m)$/.exec(text);
-  if (!match) return undefined;
-  return Math.round(Number(match[1]) * { ms: 1, s: 1000, m: 60_000 }[match[2] as 'ms' | 's' | 'm']);
-}
 
 function count(value: string | string[] | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -142,4 +151,16 @@ function port(value: string | string[] | undefined, fallback: number, name: stri
   const n = /^\d+$/.test(String(value)) ? Number(value) : NaN;
   if (!(n >= 0 && n <= 65535)) throw new Error(`--${name} must be a port number 0..65535, not "${String(value)}"`);
   return n;
+}
+
+function whole(value: string | string[] | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(String(value))) throw new Error(`--${name} must be a whole number, not "${String(value)}"`);
+  return Number(value);
+}
+
+function backoff(value: string | string[] | undefined): RetryPolicy['backoff'] {
+  if (value === undefined) return 'exponential';
+  if (value === 'exponential' || value === 'linear') return value;
+  throw new Error(`--retry-backoff must be exponential or linear, not "${String(value)}"`);
 }

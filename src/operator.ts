@@ -86,9 +86,15 @@ export class Operator {
     const raiseReconciler = new RaiseReconciler({
       cache: cacheOf(raises),
       index: this.index,
-      dispatcher: new Dispatcher(this.sender, config.perSubscriberConcurrency),
+      dispatcher: new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) =>
+        this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace: subscriberKey.split('/')[0] }),
+      ),
       api: this.api,
-      defaults: { syncMode: config.syncMode, useStructParam: config.useStructParam },
+      defaults: {
+        syncMode: config.syncMode,
+        useStructParam: config.useStructParam,
+        delivery: { policy: config.retry, responseTimeoutMs: config.responseTimeoutMs },
+      },
       requeue: (key) => raiseQueue.add(key),
       observer: this.raiseObserver(),
       now,

@@ -25,6 +25,20 @@ export interface SubscriberSpec {
   event: string;
   socket: string;
   useStructParam?: boolean;
+  delivery?: DeliverySpec;
+}
+
+/** Per-subscriber delivery policy; unset fields take the operator's flags. */
+export interface DeliverySpec {
+  timeoutSeconds?: number;
+  retry?: {
+    limit?: number;
+    backoff?: 'exponential' | 'linear';
+    /** Durations: 500ms, 5s, 1m. */
+    initialDelay?: string;
+    maxDelay?: string;
+  };
+  retryOnFaultCodes?: number[];
 }
 
 export interface SubscriberStatus {

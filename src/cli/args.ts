@@ -1,5 +1,5 @@
 import { parseArgs, type ParseArgsOptionsConfig } from 'node:util';
-import { parseDuration } from '../config.js';
+import { parseDuration } from '../core/duration.js';
 import { INT32_MAX, INT32_MIN, type EventParam } from '../core/event-params.js';
 import { UsageError } from './errors.js';
 

@@ -4,10 +4,10 @@ import { EVENT_RAISES, type DeliveryRecord, type EventRaise, type EventRaiseStat
 import { rfc3339 } from '../core/conditions.js';
 import { validateEvent } from '../core/event-params.js';
 import { encodeMethodCall } from '../core/method-call.js';
+import { resolveDeliveryPolicy, type DeliveryPolicy } from '../core/retry-policy.js';
 import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../core/raise-status.js';
 import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.js';
-import type { Dispatcher } from '../delivery/dispatcher.js';
-import type { DeliveryResult } from '../delivery/http-sender.js';
+import type { DispatchResult, Dispatcher } from '../delivery/dispatcher.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
@@ -17,13 +17,14 @@ export const PROGRESS_WRITE_MS = 1_000;
 
 /** Told of every delivery outcome and finished raise: metrics, Events. */
 export interface RaiseObserver {
-  delivered(subscriber: SubscriberEntry, raise: EventRaise, result: DeliveryResult): void;
+  delivered(subscriber: SubscriberEntry, raise: EventRaise, result: DispatchResult): void;
   finished(raise: EventRaise, status: EventRaiseStatus): void;
 }
 
 export interface RaiseDefaults {
   syncMode: boolean;
   useStructParam: boolean;
+  delivery: DeliveryPolicy;
 }
 
 /** The deliveries of one raise, running outside the worker that started them. */
@@ -178,12 +179,15 @@ export class RaiseReconciler implements Reconciler {
 
   private deliver(key: string, raise: EventRaise, job: Job, subscriber: SubscriberEntry, body: string): void {
     const [namespace, raiseName] = key.split('/');
-    const delivery = this.deps.dispatcher.send(`${subscriber.namespace}/${subscriber.name}`, subscriber.target, body);
+    const delivery = this.deps.dispatcher.send(`${subscriber.namespace}/${subscriber.name}`, subscriber.target, body, {
+      ...resolveDeliveryPolicy(subscriber.delivery, this.deps.defaults.delivery),
+      retryAfterWrite: job.sync,
+    });
     const settle = () => {
       job.pending--;
       this.deps.requeue(key);
     };
-    const logResult = (result: DeliveryResult) => {
+    const logResult = (result: DispatchResult) => {
       this.deps.observer.delivered(subscriber, raise, result);
       const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: subscriber.target.url, ...result };
       if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
@@ -233,13 +237,13 @@ export class RaiseReconciler implements Reconciler {
   }
 }
 
-function toRecord(subscriber: SubscriberEntry, result: DeliveryResult): DeliveryRecord {
+function toRecord(subscriber: SubscriberEntry, result: DispatchResult): DeliveryRecord {
   const record: DeliveryRecord = {
     subscriber: subscriber.name,
     url: subscriber.target.url,
     method: subscriber.target.method,
     outcome: result.outcome,
-    attempts: 1,
+    attempts: result.attempts,
     durationMs: result.durationMs,
   };
   if (result.httpStatus !== undefined) record.httpStatus = result.httpStatus;

@@ -1,4 +1,4 @@
-import type { Subscriber } from '../api/types.js';
+import type { DeliverySpec, Subscriber } from '../api/types.js';
 import { findCondition } from './conditions.js';
 import { parseSocket, type DeliveryTarget } from './socket.js';
 import { READY } from './subscriber-status.js';
@@ -11,6 +11,7 @@ export interface SubscriberEntry {
   target: DeliveryTarget;
   /** Unset when the Subscriber leaves it to the operator's default. */
   useStructParam: boolean | undefined;
+  delivery: DeliverySpec | undefined;
 }
 
 /**
@@ -78,5 +79,6 @@ function usableEntry(subscriber: Subscriber, namespace: string, name: string): S
     event: subscriber.spec.event,
     target: parsed.target,
     useStructParam: subscriber.spec.useStructParam,
+    delivery: subscriber.spec.delivery,
   };
 }

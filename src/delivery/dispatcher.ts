@@ -1,11 +1,34 @@
+import { isRetryable, retryDelayMs, type RetryPolicy } from '../core/retry-policy.js';
 import type { DeliveryTarget } from '../core/socket.js';
-import type { Delivery, HttpSender } from './http-sender.js';
+import type { DeliveryResult, HttpSender } from './http-sender.js';
 import { KeyedLimiter } from './keyed-limiter.js';
 
+export interface DispatchOptions {
+  policy: RetryPolicy;
+  responseTimeoutMs: number;
+  /**
+   * Sync mode waits for responses, so an HTTP 5xx or 429 is retried too.
+   * Async mode only retries a request that could not be written.
+   */
+  retryAfterWrite: boolean;
+}
+
+export interface DispatchResult extends DeliveryResult {
+  attempts: number;
+}
+
+export interface Dispatch {
+  /** Settles true once an attempt was written to its connection, false when none could be. */
+  written: Promise<boolean>;
+  /** The last attempt's outcome, with the number of attempts and the time they took together. */
+  result: Promise<DispatchResult>;
+}
+
 /**
- * Sends through the HTTP sender with a cap on concurrent requests per
- * subscriber, so one slow subscriber holds at most that many sockets while
- * every other subscriber's requests go out at once.
+ * Delivers to one subscriber: a cap on its concurrent requests, so one slow
+ * subscriber holds at most that many sockets while every other subscriber's
+ * requests go out at once, and its retry policy. A retry waits without
+ * holding a request slot, and only delays that subscriber's own delivery.
  */
 export class Dispatcher {
   private readonly limiter: KeyedLimiter;
@@ -13,18 +36,35 @@ export class Dispatcher {
   constructor(
     private readonly sender: HttpSender,
     perSubscriberConcurrency: number,
+    private readonly onAttempt: (subscriberKey: string, attempt: DeliveryResult) => void = () => {},
   ) {
     this.limiter = new KeyedLimiter(perSubscriberConcurrency);
   }
 
-  send(subscriberKey: string, target: DeliveryTarget, body: string): Delivery {
-    let announce!: (written: Promise<boolean>) => void;
-    const written = new Promise<boolean>((resolve) => (announce = resolve));
-    const result = this.limiter.run(subscriberKey, () => {
-      const delivery = this.sender.send(target, body);
-      announce(delivery.written);
-      return delivery.result;
-    });
+  send(subscriberKey: string, target: DeliveryTarget, body: string, options: DispatchOptions): Dispatch {
+    let markWritten!: (written: boolean) => void;
+    const written = new Promise<boolean>((resolve) => (markWritten = resolve));
+    const started = performance.now();
+
+    const result = (async (): Promise<DispatchResult> => {
+      for (let attempts = 1; ; attempts++) {
+        const attempt = await this.limiter.run(subscriberKey, () => {
+          const delivery = this.sender.send(target, body, options.responseTimeoutMs);
+          void delivery.written.then((w) => w && markWritten(true));
+          return delivery.result;
+        });
+        this.onAttempt(subscriberKey, attempt);
+        const again =
+          attempts <= options.policy.limit &&
+          isRetryable(attempt, options.policy) &&
+          (options.retryAfterWrite || !attempt.written);
+        if (!again) {
+          markWritten(false); // no-op when an attempt was written
+          return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
+        }
+        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(options.policy, attempts, attempt.retryAfterMs)));
+      }
+    })();
     return { written, result };
   }
 }

@@ -2,6 +2,7 @@ import http from 'node:http';
 import got, { RequestError, TimeoutError, type Response } from 'got';
 import { requestHeaders } from '../core/http-request.js';
 import { parseMethodResponse } from '../core/method-response.js';
+import { parseRetryAfter } from '../core/retry-policy.js';
 import type { DeliveryTarget } from '../core/socket.js';
 
 export interface SenderOptions {
@@ -19,6 +20,8 @@ export interface DeliveryResult {
   faultCode?: number;
   faultString?: string;
   error?: string;
+  /** From a Retry-After header on HTTP 429 or 503. */
+  retryAfterMs?: number;
   durationMs: number;
 }
 
@@ -35,7 +38,8 @@ export class HttpSender {
 
   constructor(private readonly options: SenderOptions) {}
 
-  send(target: DeliveryTarget, body: string): Delivery {
+  /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
+  send(target: DeliveryTarget, body: string, responseTimeoutMs = this.options.responseTimeoutMs): Delivery {
     const started = performance.now();
     let markWritten!: (written: boolean) => void;
     const written = new Promise<boolean>((resolve) => (markWritten = resolve));
@@ -51,8 +55,8 @@ export class HttpSender {
       request: (url, opts, callback) => http.request(url, { ...opts, headers }, callback),
       timeout: {
         connect: this.options.connectTimeoutMs,
-        response: this.options.responseTimeoutMs,
-        read: this.options.responseTimeoutMs,
+        response: responseTimeoutMs,
+        read: responseTimeoutMs,
       },
       retry: { limit: 0 },
       throwHttpErrors: false,
@@ -71,7 +75,7 @@ export class HttpSender {
       },
       (err: unknown) => {
         markWritten(false);
-        return { outcome: 'Failed' as const, written: false, error: describe(err, this.options), durationMs: elapsed() };
+        return { outcome: 'Failed' as const, written: false, error: describe(err, this.options.connectTimeoutMs, responseTimeoutMs), durationMs: elapsed() };
       },
     );
     // The written flag of a failure depends on whether 'finish' fired first.
@@ -89,7 +93,9 @@ export class HttpSender {
 function judge(response: Response<string>): Omit<DeliveryResult, 'durationMs' | 'written'> {
   const httpStatus = response.statusCode;
   if (httpStatus < 200 || httpStatus > 299) {
-    return { outcome: 'Failed', httpStatus, error: `HTTP ${httpStatus}${response.statusMessage ? ` ${response.statusMessage}` : ''}` };
+    const failed = { outcome: 'Failed' as const, httpStatus, error: `HTTP ${httpStatus}${response.statusMessage ? ` ${response.statusMessage}` : ''}` };
+    const retryAfterMs = httpStatus === 429 || httpStatus === 503 ? parseRetryAfter(response.headers['retry-after'], Date.now()) : undefined;
+    return retryAfterMs === undefined ? failed : { ...failed, retryAfterMs };
   }
   const parsed = parseMethodResponse(response.body);
   if (parsed.kind === 'fault') {
@@ -99,11 +105,9 @@ function judge(response: Response<string>): Omit<DeliveryResult, 'durationMs' | 
   return { outcome: 'Delivered', httpStatus };
 }
 
-function describe(err: unknown, options: SenderOptions): string {
+function describe(err: unknown, connectTimeoutMs: number, responseTimeoutMs: number): string {
   if (err instanceof TimeoutError) {
-    return err.event === 'connect'
-      ? `connect timed out after ${options.connectTimeoutMs}ms`
-      : `no response within ${options.responseTimeoutMs}ms`;
+    return err.event === 'connect' ? `connect timed out after ${connectTimeoutMs}ms` : `no response within ${responseTimeoutMs}ms`;
   }
   if (err instanceof RequestError) {
     switch (err.code) {

@@ -6,14 +6,21 @@ export class Metrics {
 
   readonly deliveries = new Counter({
     name: 'event_xmlrpc_deliveries_total',
-    help: 'Delivery attempts by outcome (delivered, failed) and subscriber namespace.',
+    help: 'Deliveries (one per subscriber and raise, after any retries) by final outcome and subscriber namespace.',
+    labelNames: ['outcome', 'namespace'] as const,
+    registers: [this.registry],
+  });
+
+  readonly attempts = new Counter({
+    name: 'event_xmlrpc_delivery_attempts_total',
+    help: 'HTTP requests sent, retries included, by outcome and subscriber namespace.',
     labelNames: ['outcome', 'namespace'] as const,
     registers: [this.registry],
   });
 
   readonly deliveryDuration = new Histogram({
     name: 'event_xmlrpc_delivery_duration_seconds',
-    help: 'Time from sending a request to its outcome, by outcome.',
+    help: 'Time from the first attempt of a delivery to its final outcome, by outcome.',
     labelNames: ['outcome'] as const,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [this.registry],

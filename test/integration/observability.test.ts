@@ -32,7 +32,7 @@ describe('observability', () => {
     const namespace = await newNamespace('metrics');
     const peer = await startRawPeer(() => XMLRPC_OK);
     const refused = await refusedPort();
-    const operator = await startOperator(namespace, ['--sync-mode']);
+    const operator = await startOperator(namespace, ['--sync-mode', '--retry-limit=0']);
     let stopped = false;
     try {
       await createSubscriber(namespace, 'ok', { event: 'E_M', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });

@@ -24,7 +24,8 @@ describe('sync outcomes per subscriber', () => {
     peers.fault = await startRawPeer(() => xmlRpcFault(4, 'Too many parameters'));
     peers.silent = await startRawPeer(() => null);
     refused = await refusedPort();
-    operator = await startOperator(namespace, ['--sync-mode', `--response-timeout=${RESPONSE_TIMEOUT_MS}ms`]);
+    // No retries: each failure shows on the first attempt (retries.test.ts covers them).
+    operator = await startOperator(namespace, ['--sync-mode', '--retry-limit=0', `--response-timeout=${RESPONSE_TIMEOUT_MS}ms`]);
     const sockets: Record<string, string> = {
       ok: `xmlrpc:127.0.0.1:${peers.ok.port}:m`,
       'http-500': `xmlrpc:127.0.0.1:${peers.error500.port}:m`,
@@ -101,7 +102,7 @@ describe('async outcomes', () => {
     const namespace = await newNamespace('async');
     const silent = await startRawPeer(() => null);
     const refused = await refusedPort();
-    const operator = await startOperator(namespace, ['--response-timeout=60s']);
+    const operator = await startOperator(namespace, ['--response-timeout=60s', '--retry-limit=0']);
     try {
       await createSubscriber(namespace, 'silent', { event: 'E_ASYNC', socket: `xmlrpc:127.0.0.1:${silent.port}:m` });
       await createSubscriber(namespace, 'refused', { event: 'E_ASYNC', socket: `xmlrpc:127.0.0.1:${refused}:m` });

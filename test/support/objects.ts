@@ -1,7 +1,7 @@
 // Creating and reading the operator's objects as a user would (admin client).
 import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { EventParam } from '../../src/core/event-params.js';
-import { GROUP, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import { GROUP, VERSION, type EventRaise, type Subscriber, type SubscriberSpec } from '../../src/api/types.js';
 import { testCluster } from './cluster.js';
 
 const api = () => testCluster().admin.makeApiClient(CustomObjectsApi);
@@ -9,7 +9,7 @@ const api = () => testCluster().admin.makeApiClient(CustomObjectsApi);
 export async function createSubscriber(
   namespace: string,
   name: string,
-  spec: { event: string; socket: string; useStructParam?: boolean },
+  spec: SubscriberSpec,
 ): Promise<Subscriber> {
   return api().createNamespacedCustomObject({
     group: GROUP,

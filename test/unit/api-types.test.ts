@@ -150,7 +150,16 @@ const subscriber = {
   apiVersion: API_VERSION,
   kind: 'Subscriber',
   metadata: { name: 'pike-blocker', namespace: 'voip', generation: 2 },
-  spec: { event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:blocker.voip.svc:8080:block_ip', useStructParam: true },
+  spec: {
+    event: 'E_PIKE_BLOCKED',
+    socket: 'xmlrpc:blocker.voip.svc:8080:block_ip',
+    useStructParam: true,
+    delivery: {
+      timeoutSeconds: 5,
+      retry: { limit: 3, backoff: 'exponential', initialDelay: '500ms', maxDelay: '30s' },
+      retryOnFaultCodes: [-32000],
+    },
+  },
   status: {
     observedGeneration: 2,
     conditions: [{ ...condition }],
@@ -204,7 +213,7 @@ assertNoneMissing<Exclude<Paths<Omit<Subscriber, 'metadata'>>, Paths<Omit<typeof
 assertNoneMissing<Exclude<Paths<Omit<EventRaise, 'metadata'>>, Paths<Omit<typeof eventRaise, 'metadata'>>>>();
 
 const kinds: Array<{ kind: string; file: string; example: Subscriber | EventRaise; enums: string[] }> = [
-  { kind: 'Subscriber', file: 'subscribers.eventxmlrpc.io.yaml', example: subscriber, enums: ['status.conditions[].status'] },
+  { kind: 'Subscriber', file: 'subscribers.eventxmlrpc.io.yaml', example: subscriber, enums: ['spec.delivery.retry.backoff', 'status.conditions[].status'] },
   {
     kind: 'EventRaise',
     file: 'eventraises.eventxmlrpc.io.yaml',

@@ -29,6 +29,7 @@ describe('parseCommandLine', () => {
       workers: 4,
       logLevel: 'info',
       httpPort: 8080,
+      retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
     });
   });
 
@@ -45,6 +46,10 @@ describe('parseCommandLine', () => {
         '--workers=9',
         '--log-level=debug',
         '--http-port=9090',
+        '--retry-limit=0',
+        '--retry-backoff=linear',
+        '--retry-initial-delay=2s',
+        '--retry-max-delay=1m',
       ]),
       {
         syncMode: true,
@@ -57,6 +62,7 @@ describe('parseCommandLine', () => {
         workers: 9,
         logLevel: 'debug',
         httpPort: 9090,
+        retry: { limit: 0, backoff: 'linear', initialDelayMs: 2000, maxDelayMs: 60_000, retryOnFaultCodes: [] },
       },
     );
   });
@@ -79,6 +85,10 @@ describe('parseCommandLine', () => {
         EVENT_XMLRPC_WORKERS: '7',
         EVENT_XMLRPC_LOG_LEVEL: 'warn',
         EVENT_XMLRPC_HTTP_PORT: '0',
+        EVENT_XMLRPC_RETRY_LIMIT: '7',
+        EVENT_XMLRPC_RETRY_BACKOFF: 'linear',
+        EVENT_XMLRPC_RETRY_INITIAL_DELAY: '100ms',
+        EVENT_XMLRPC_RETRY_MAX_DELAY: '5s',
       }),
       {
         syncMode: true,
@@ -91,6 +101,7 @@ describe('parseCommandLine', () => {
         workers: 7,
         logLevel: 'warn',
         httpPort: 0,
+        retry: { limit: 7, backoff: 'linear', initialDelayMs: 100, maxDelayMs: 5000, retryOnFaultCodes: [] },
       },
     );
   });
@@ -140,6 +151,7 @@ describe('parseCommandLine', () => {
         workers: 1,
         logLevel: 'error',
         httpPort: 0,
+        retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
       },
     );
     // A flag that is not given leaves its variable in force.
@@ -227,6 +239,9 @@ describe('parseCommandLine', () => {
 
   it('refuses an unknown log level', () => {
     assert.match(error(['--log-level=verbose']), /--log-level must be one of error, warn, info, debug/);
+    assert.match(error(['--retry-backoff=random']), /--retry-backoff must be exponential or linear, not "random"/);
+    assert.match(error(['--retry-limit=-1']), /--retry-limit must be a whole number/);
+    assert.match(error(['--http-port=65536']), /--http-port must be a port number 0\.\.65535/);
     assert.match(error([], { EVENT_XMLRPC_LOG_LEVEL: 'trace' }), /--log-level/);
   });
 

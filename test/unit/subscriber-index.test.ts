@@ -63,6 +63,7 @@ describe('SubscriberIndex', () => {
       event: 'E',
       target: { host: '[2001:db8::1]', port: 80, path: '/x', method: 'ns:method', url: 'http://[2001:db8::1]:80/x' },
       useStructParam: undefined,
+      delivery: undefined,
     });
   });
 
