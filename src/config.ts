@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, checkDurations } from './core/lease.js';
 import { parseDuration } from './core/duration.js';
 import type { RetryPolicy } from './core/retry-policy.js';
 
@@ -15,6 +17,17 @@ export interface OperatorConfig {
   logLevel: string;
   /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
   httpPort: number;
+  /** Run the controllers only while holding the Lease (client-go leader election). */
+  leaderElect: boolean;
+  /** Namespace of the Lease. */
+  leaderElectionNamespace: string;
+  /** Name of the Lease. */
+  leaderElectionId: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+  /** On SIGTERM/SIGINT, how long raises in flight may take to finish. */
+  shutdownGraceMs: number;
   /** Defaults of Subscriber.spec.delivery.retry. */
   retry: RetryPolicy;
 }
@@ -42,6 +55,13 @@ const FLAGS = {
   'retry-backoff': { env: 'EVENT_XMLRPC_RETRY_BACKOFF', type: 'string', help: 'exponential or linear growth of the pause between attempts (default exponential)' },
   'retry-initial-delay': { env: 'EVENT_XMLRPC_RETRY_INITIAL_DELAY', type: 'duration', help: 'pause before the first retry (default 500ms)' },
   'retry-max-delay': { env: 'EVENT_XMLRPC_RETRY_MAX_DELAY', type: 'duration', help: 'longest pause between attempts, Retry-After included (default 30s)' },
+  'leader-elect': { env: 'EVENT_XMLRPC_LEADER_ELECT', type: 'boolean', help: 'run the controllers only while holding a Lease, so that several replicas can run (default false)' },
+  'leader-election-namespace': { env: 'EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE', type: 'string', help: 'namespace of the Lease (default: $POD_NAMESPACE, else the in-cluster namespace, else default)' },
+  'leader-election-id': { env: 'EVENT_XMLRPC_LEADER_ELECTION_ID', type: 'string', help: 'name of the Lease (default event-xmlrpc-operator)' },
+  'lease-duration': { env: 'EVENT_XMLRPC_LEASE_DURATION', type: 'duration', help: 'how long candidates wait before taking a Lease that is not renewed; whole seconds (default 15s)' },
+  'renew-deadline': { env: 'EVENT_XMLRPC_RENEW_DEADLINE', type: 'duration', help: 'how long the leader retries renewing before it gives up and exits (default 10s)' },
+  'retry-period': { env: 'EVENT_XMLRPC_RETRY_PERIOD', type: 'duration', help: 'pause between tries to acquire or renew the Lease (default 2s)' },
+  'shutdown-grace': { env: 'EVENT_XMLRPC_SHUTDOWN_GRACE', type: 'duration', help: 'on SIGTERM/SIGINT, time given to deliveries in flight to finish and record their status (default 25s)' },
   'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
 } as const;
 
@@ -65,7 +85,23 @@ export function usage(version: string): string {
   ].join('\n');
 }
 
-export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version: string): ParsedCommandLine {
+/** The namespace of the pod's service account, when running in a cluster. */
+export const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+function readInClusterNamespace(): string | undefined {
+  try {
+    return readFileSync(IN_CLUSTER_NAMESPACE_FILE, 'utf8').trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function parseCommandLine(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  version: string,
+  inClusterNamespace: () => string | undefined = readInClusterNamespace,
+): ParsedCommandLine {
   let values: Record<string, string | string[] | boolean | undefined>;
   try {
     const options = Object.fromEntries(
@@ -103,6 +139,13 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       workers: count(raw('workers'), 4, 'workers'),
       logLevel: (raw('log-level') as string | undefined) ?? 'info',
       httpPort: port(raw('http-port'), 8080, 'http-port'),
+      leaderElect: bool(raw('leader-elect'), false, 'leader-elect'),
+      leaderElectionNamespace: dnsName(raw('leader-election-namespace'), 'leader-election-namespace', 63) ?? (env.POD_NAMESPACE || inClusterNamespace() || 'default'),
+      leaderElectionId: dnsName(raw('leader-election-id'), 'leader-election-id', 253) ?? 'event-xmlrpc-operator',
+      leaseDurationMs: duration(raw('lease-duration'), DEFAULT_LEASE_DURATION_MS, 'lease-duration'),
+      renewDeadlineMs: duration(raw('renew-deadline'), DEFAULT_RENEW_DEADLINE_MS, 'renew-deadline'),
+      retryPeriodMs: duration(raw('retry-period'), DEFAULT_RETRY_PERIOD_MS, 'retry-period'),
+      shutdownGraceMs: duration(raw('shutdown-grace'), 25_000, 'shutdown-grace'),
       retry: {
         limit: whole(raw('retry-limit'), 3, 'retry-limit'),
         backoff: backoff(raw('retry-backoff')),
@@ -112,6 +155,8 @@ export function parseCommandLine(argv: string[], env: NodeJS.ProcessEnv, version
       },
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    const [leaseProblem] = checkDurations(config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs);
+    if (leaseProblem) throw new Error(leaseProblem);
     return { kind: 'run', config };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
@@ -163,4 +208,14 @@ function backoff(value: string | string[] | undefined): RetryPolicy['backoff'] {
   if (value === undefined) return 'exponential';
   if (value === 'exponential' || value === 'linear') return value;
   throw new Error(`--retry-backoff must be exponential or linear, not "${String(value)}"`);
+}
+
+/** A Kubernetes object or namespace name (DNS-1123); undefined when not given. */
+function dnsName(value: string | string[] | undefined, flag: string, maxLength: number): string | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value);
+  if (text.length > maxLength || !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(text) || (maxLength === 63 && text.includes('.'))) {
+    throw new Error(`--${flag} must be a lowercase DNS name of at most ${maxLength} characters, not "${text}"`);
+  }
+  return text;
 }

@@ -38,9 +38,36 @@ async function main(): Promise<number> {
     console.error(`${NAME}: ${err instanceof StartupError ? err.message : (err as Error).stack}`);
     return 1;
   }
-  log.info('stopping', { signal: await signal });
-  await operator.stop();
+  const ended = await Promise.race([signal, operator.leadershipLost.then((reason) => ({ lost: reason }))]);
+  if (typeof ended === 'object') return lostLeadership(ended.lost);
+  log.info('stopping', { signal: ended, graceMs: parsed.config.shutdownGraceMs });
+  // A second signal does not wait for the deliveries in flight.
+  const again = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  const stopped = await Promise.race([
+    operator.stop().then(() => ({ done: true as const })),
+    operator.leadershipLost.then((reason) => ({ lost: reason })),
+    again.then((repeated) => ({ repeated })),
+  ]);
+  if ('lost' in stopped) return lostLeadership(`${stopped.lost}, while stopping`);
+  if ('repeated' in stopped) {
+    console.error(`${NAME}: ${stopped.repeated} again: exiting without waiting for the deliveries in flight`);
+    process.exit(1);
+  }
+  log.info('stopped');
   return 0;
+}
+
+/**
+ * client-go's OnStoppedLeading: another instance may be delivering by now, so
+ * this one must not touch a raise again; it exits at once and non-zero, and
+ * its restart rejoins the election as a candidate.
+ */
+function lostLeadership(reason: string): never {
+  console.error(`${NAME}: lost the leader election (${reason}): exiting`);
+  process.exit(1);
 }
 
 process.exitCode = await main();

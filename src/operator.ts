@@ -1,9 +1,10 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber } from './api/types.js';
+import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber, type SubscriberHealth } from './api/types.js';
 import type { OperatorConfig } from './config.js';
 import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.js';
 import { Controller } from './controller/controller.js';
+import { HealthTracker } from './controller/health-tracker.js';
 import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
 import { RaiseReconciler, type RaiseObserver } from './controller/raise-reconciler.js';
 import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
@@ -13,8 +14,12 @@ import { HttpSender } from './delivery/http-sender.js';
 import { ApiClient, StartupError } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
 import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
+import { LeaderElector, leaderIdentity } from './kube/leader-election.js';
 import { ProbeServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
+
+/** A Subscriber's delivery health is written at most this often. */
+export const HEALTH_FLUSH_MS = 5_000;
 
 export interface OperatorDeps {
   kubeConfig: KubeConfig;
@@ -22,22 +27,37 @@ export interface OperatorDeps {
   log: Logger;
   resolveHost?: ResolveHost;
   now?: () => Date;
+  /** Holder identity in the Lease (--leader-elect); default: POD_NAME or the host name, and a random part. */
+  identity?: string;
 }
 
 /**
  * Wires the data path: informers feed the subscriber index and two keyed
  * work queues; the reconcilers write Subscriber status and deliver raises.
+ *
+ * With --leader-elect the informers start and sync (ready) at once, but the
+ * workers start only once this instance holds the Lease; losing it stops
+ * them at once and resolves `leadershipLost` (main.ts then exits non-zero,
+ * client-go's OnStoppedLeading convention).
  */
 export class Operator {
   readonly index = new SubscriberIndex();
   readonly metrics = new Metrics();
+  private readonly health = new HealthTracker();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
   private readonly informers: Array<Informer<Subscriber> | Informer<EventRaise>> = [];
   private readonly controllers: Controller[];
+  private readonly raiseReconciler: RaiseReconciler;
+  private readonly elector: LeaderElector | undefined;
   private ready = false;
+  private leading = false;
+  private stopped: Promise<void> | undefined;
+  private markLost!: (reason: string) => void;
+  /** Resolves with the reason when leadership is lost (never without --leader-elect, nor after stop()). */
+  readonly leadershipLost = new Promise<string>((resolve) => (this.markLost = resolve));
   private stopRequested!: () => void;
   private readonly stopping = new Promise<void>((resolve) => (this.stopRequested = resolve));
   /** The port /metrics, /healthz and /readyz listen on, once started. */
@@ -78,6 +98,7 @@ export class Operator {
       cache: cacheOf(subscribers),
       api: this.api,
       resolveHost: deps.resolveHost ?? resolveHost,
+      health: this.health,
       notReady: (s, reason, message) =>
         this.recorder.warning(reference(SUBSCRIBERS, s.metadata.namespace ?? '', s.metadata.name ?? '', s.metadata.uid ?? ''), reason, 'Validate', message),
       now,
@@ -96,7 +117,11 @@ export class Operator {
         delivery: { policy: config.retry, responseTimeoutMs: config.responseTimeoutMs },
       },
       requeue: (key) => raiseQueue.add(key),
-      observer: this.raiseObserver(),
+      observer: this.raiseObserver((key) => {
+        // Health reaches the Subscriber's status in one write per key and interval, whatever the event rate.
+        const [namespace = '', name = ''] = key.split('/');
+        return { published: cacheOf(subscribers).get(namespace, name)?.status, flush: () => subscriberQueue.addAfter(key, HEALTH_FLUSH_MS) };
+      }),
       now,
       log,
     });
@@ -104,9 +129,37 @@ export class Operator {
       new Controller('subscriber', subscriberQueue, subscriberReconciler, config.workers, log, this.metrics),
       new Controller('eventraise', raiseQueue, raiseReconciler, config.workers, log, this.metrics),
     ];
+    this.raiseReconciler = raiseReconciler;
+    this.metrics.leader.set(0);
+    this.elector = config.leaderElect
+      ? new LeaderElector({
+          kubeConfig: deps.kubeConfig,
+          namespace: config.leaderElectionNamespace,
+          name: config.leaderElectionId,
+          identity: deps.identity ?? leaderIdentity(),
+          leaseDurationMs: config.leaseDurationMs,
+          renewDeadlineMs: config.renewDeadlineMs,
+          retryPeriodMs: config.retryPeriodMs,
+          log,
+        })
+      : undefined;
   }
 
-  /** Serves the probes, checks the API and the CRDs, fills the caches, then starts the workers. */
+  /** True while the workers run: this instance holds the Lease, or runs without leader election. */
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** The identity written into the Lease; undefined without --leader-elect. */
+  get identity(): string | undefined {
+    return this.elector?.identity;
+  }
+
+  /**
+   * Serves the probes, checks the API and the CRDs, fills the caches (ready),
+   * then starts the workers, or with --leader-elect the election that starts
+   * them once this instance leads.
+   */
   async start(): Promise<void> {
     this.httpPort = await this.probes.listen().catch((err: Error) => {
       throw new StartupError(`cannot serve /metrics and the probes on port ${this.deps.config.httpPort} (--http-port): ${err.message}`);
@@ -120,7 +173,8 @@ export class Operator {
     for (const informer of this.informers) informer.start();
     const synced = Promise.all(this.informers.map((i) => i.hasSynced)).then(() => true);
     if (!(await Promise.race([synced, this.stopping.then(() => false)]))) return;
-    for (const controller of this.controllers) controller.start();
+    if (this.elector) this.elector.start({ onStartedLeading: () => this.lead(), onStoppedLeading: (reason) => this.abdicate(reason) });
+    else this.lead();
     this.ready = true;
     this.deps.log.info('operator started', {
       server: this.api.server,
@@ -128,27 +182,80 @@ export class Operator {
       syncMode: this.deps.config.syncMode,
       useStructParam: this.deps.config.useStructParam,
       httpPort: this.httpPort,
+      leaderElection: this.elector ? { identity: this.elector.identity, lease: this.elector.lock } : false,
     });
   }
 
-  async stop(): Promise<void> {
+  /**
+   * A graceful stop: no raise starts any more; the raises in flight get up to
+   * --shutdown-grace to finish and write their status, with the workers still
+   * running for that; then the controllers and informers stop, and the Lease
+   * is released so that another instance takes over at once.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutDown();
+    return this.stopped;
+  }
+
+  private async shutDown(): Promise<void> {
+    const { log, config } = this.deps;
     this.ready = false;
     this.stopRequested();
-    for (const informer of this.informers) informer.stop();
+    if (this.leading) {
+      const inFlight = this.raiseReconciler.inFlight;
+      const started = performance.now();
+      let timer: NodeJS.Timeout | undefined;
+      const drained = await Promise.race([
+        this.raiseReconciler.drain().then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs))),
+      ]);
+      clearTimeout(timer);
+      const fields = { inFlight, remaining: this.raiseReconciler.inFlight, ms: Math.round(performance.now() - started) };
+      if (drained) log.info('stopping: raises in flight finished', fields);
+      else log.warn('stopping: shutdown grace over with raises still in flight; they will be delivered again', fields);
+    }
     await Promise.all(this.controllers.map((c) => c.stop()));
+    for (const informer of this.informers) informer.stop();
+    await this.elector?.stopAndRelease();
+    this.setLeading(false);
     this.sender.close();
     await this.recorder.flush();
     await this.probes.close();
   }
 
-  private raiseObserver(): RaiseObserver {
+  /** Leadership acquired (or no election): the workers start. */
+  private lead(): void {
+    if (this.stopped) return;
+    if (this.elector) this.deps.log.info('leader election: acquired', { identity: this.elector.identity, lease: this.elector.lock });
+    this.setLeading(true);
+    for (const controller of this.controllers) controller.start();
+  }
+
+  /** Leadership lost: no reconcile starts any more, at once; the caller must exit (main.ts). */
+  private abdicate(reason: string): void {
+    this.deps.log.error('leader election: lost', { identity: this.elector?.identity, lease: this.elector?.lock, reason });
+    this.setLeading(false);
+    for (const controller of this.controllers) controller.queue.shutDown();
+    this.markLost(reason);
+  }
+
+  private setLeading(leading: boolean): void {
+    this.leading = leading;
+    this.metrics.leader.set(leading ? 1 : 0);
+  }
+
+  private raiseObserver(subscriberHealth: (key: string) => { published: SubscriberHealth | undefined; flush: () => void }): RaiseObserver {
     return {
       delivered: (subscriber: SubscriberEntry, raise: EventRaise, result) => {
+        const key = `${subscriber.namespace}/${subscriber.name}`;
+        const { published, flush } = subscriberHealth(key);
+        const why = result.faultString !== undefined ? `fault ${result.faultCode ?? ''} ${result.faultString}` : result.error;
+        this.health.record(key, published, { ok: result.outcome === 'Delivered', error: why, at: new Date() });
+        flush();
         const outcome = result.outcome === 'Delivered' ? 'delivered' : 'failed';
         this.metrics.deliveries.inc({ outcome, namespace: subscriber.namespace });
         this.metrics.deliveryDuration.observe({ outcome }, result.durationMs / 1000);
         if (result.outcome === 'Failed') {
-          const why = result.faultString !== undefined ? `fault ${result.faultCode ?? ''} ${result.faultString}` : result.error;
           this.recorder.warning(
             reference(SUBSCRIBERS, subscriber.namespace, subscriber.name, subscriber.uid),
             'DeliveryFailed',

@@ -26,6 +26,8 @@ export interface SubscriberSpec {
   socket: string;
   useStructParam?: boolean;
   delivery?: DeliverySpec;
+  /** Seconds the subscription lasts; unset never expires. */
+  expire?: number;
 }
 
 /** Per-subscriber delivery policy; unset fields take the operator's flags. */
@@ -41,11 +43,25 @@ export interface DeliverySpec {
   retryOnFaultCodes?: number[];
 }
 
-export interface SubscriberStatus {
+export interface SubscriberStatus extends SubscriberHealth {
   observedGeneration?: number;
   conditions?: Condition[];
   target?: DeliveryTarget;
+  subscribedAt?: string;
+  expiresAt?: string;
+  renewal?: string;
 }
+
+/** How deliveries to a subscriber went lately. */
+export interface SubscriberHealth {
+  lastDeliveryTime?: string;
+  lastSuccessTime?: string;
+  lastError?: string;
+  consecutiveFailures?: number;
+}
+
+/** Set to a new value to start a new subscription period (spec.expire). */
+export const RENEW_ANNOTATION = 'eventxmlrpc.io/renew';
 
 export interface EventRaise {
   apiVersion?: string;
@@ -59,7 +75,12 @@ export interface EventRaiseSpec {
   event: string;
   params?: EventParam[];
   syncMode?: boolean;
+  /** Delete the raise this long after it finished; unset keeps it. */
+  ttlSecondsAfterFinished?: number;
 }
+
+/** Set on a finished raise to deliver it again to the subscribers that failed, once per value. */
+export const REDELIVER_ANNOTATION = 'eventxmlrpc.io/redeliver';
 
 export type RaisePhase = 'Pending' | 'Dispatched' | 'Delivered' | 'PartiallyDelivered' | 'Failed' | 'NoSubscribers';
 
@@ -73,6 +94,8 @@ export interface EventRaiseStatus {
   completionTime?: string;
   deliveries?: DeliveryRecord[];
   conditions?: Condition[];
+  /** The eventxmlrpc.io/redeliver value last acted on. */
+  redelivered?: string;
 }
 
 export interface DeliveryRecord {

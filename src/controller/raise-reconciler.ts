@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { EVENT_RAISES, type DeliveryRecord, type EventRaise, type EventRaiseStatus } from '../api/types.js';
+import { EVENT_RAISES, REDELIVER_ANNOTATION, type DeliveryRecord, type EventRaise, type EventRaiseStatus } from '../api/types.js';
 import { rfc3339 } from '../core/conditions.js';
 import { validateEvent } from '../core/event-params.js';
 import { encodeMethodCall } from '../core/method-call.js';
@@ -42,6 +42,8 @@ interface Job {
   /** The object our last progress write returned: the base of the next write. */
   latest?: EventRaise;
   recordedAtLastWrite: number;
+  /** The eventxmlrpc.io/redeliver value this job answers, for a finished raise delivered again. */
+  redelivery?: string;
 }
 
 /**
@@ -55,8 +57,8 @@ interface Job {
  */
 export class RaiseReconciler implements Reconciler {
   private readonly jobs = new Map<string, Job>();
-  /** Raises whose terminal status we wrote, until the informer shows it: key -> uid. */
-  private readonly finished = new Map<string, { uid: string }>();
+  /** Raises whose terminal status we wrote, until the informer shows it. */
+  private readonly finished = new Map<string, { uid: string; redelivered: string | undefined }>();
 
   constructor(
     private readonly deps: {
@@ -100,11 +102,18 @@ export class RaiseReconciler implements Reconciler {
     }
     const done = this.finished.get(key);
     if (done?.uid === uid) {
-      if (!isTerminal(raise.status)) return; // the cache has not caught up with our terminal write
+      // The cache has not caught up with our terminal write yet.
+      if (!isTerminal(raise.status) || raise.status?.redelivered !== done.redelivered) return;
       this.finished.delete(key);
     }
-    if (isTerminal(raise.status)) return;
     if (this.jobs.get(key)?.uid !== uid) this.jobs.delete(key);
+    const redeliver = raise.metadata.annotations?.[REDELIVER_ANNOTATION];
+    if (isTerminal(raise.status) && !this.jobs.has(key)) {
+      const invalid = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []).length > 0;
+      if (redeliver === undefined || redeliver === raise.status?.redelivered || invalid) return this.afterFinished(raise);
+      if (this.draining) return;
+      this.jobs.set(key, this.start(key, raise, raise.status?.startTime ?? rfc3339(this.deps.now()), redeliver));
+    }
 
     const base = {
       generation: raise.metadata.generation ?? 1,
@@ -125,7 +134,8 @@ export class RaiseReconciler implements Reconciler {
     base.startTime = job.startTime;
 
     if (job.pending > 0) {
-      if (!job.sync || job.records.size === job.recordedAtLastWrite) return;
+      // A redelivery keeps the raise's terminal status until it has a new one.
+      if (!job.sync || job.redelivery !== undefined || job.records.size === job.recordedAtLastWrite) return;
       const wait = job.startedAt + PROGRESS_WRITE_MS - Date.now();
       if (wait > 0) return { requeueAfterMs: wait };
       const status = syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] });
@@ -134,9 +144,11 @@ export class RaiseReconciler implements Reconciler {
       return;
     }
 
+    if (job.redelivery !== undefined) base.previous = { ...raise.status, completionTime: undefined };
     const status = job.sync
       ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] })
       : asyncStatus({ ...base, matched: job.subscribers.length, written: job.written, notWritten: job.notWritten });
+    if (job.redelivery !== undefined) status.redelivered = job.redelivery;
     try {
       return await this.finish(key, job.latest ?? raise, status);
     } catch (err) {
@@ -145,11 +157,22 @@ export class RaiseReconciler implements Reconciler {
     }
   }
 
-  private start(key: string, raise: EventRaise, startTime: string): Job {
+  /**
+   * Starts the deliveries of a raise: to every matching subscriber without a
+   * recorded result; or, for a redelivery, to the ones whose recorded result
+   * failed (every matching one when the raise records none, as async raises).
+   */
+  private start(key: string, raise: EventRaise, startTime: string, redelivery?: string): Job {
     const sync = raise.spec.syncMode ?? this.deps.defaults.syncMode;
-    const matched = this.deps.index.match(raise.metadata.namespace ?? '', raise.spec.event);
+    let matched = this.deps.index.match(raise.metadata.namespace ?? '', raise.spec.event, this.deps.now().getTime());
     // Results recorded by an interrupted earlier run stand: at-least-once, not again-for-all.
-    const records = new Map((sync ? (raise.status?.deliveries ?? []) : []).map((r) => [r.subscriber, r]));
+    const recorded = sync ? (raise.status?.deliveries ?? []) : [];
+    const records = new Map(recorded.map((r) => [r.subscriber, r]));
+    if (redelivery !== undefined && recorded.length > 0) {
+      const failed = new Set(recorded.filter((r) => r.outcome === 'Failed').map((r) => r.subscriber));
+      matched = matched.filter((s) => failed.has(s.name));
+      for (const s of matched) records.delete(s.name);
+    }
     const todo = matched.filter((s) => !records.has(s.name));
     const job: Job = {
       uid: raise.metadata.uid ?? '',
@@ -162,6 +185,7 @@ export class RaiseReconciler implements Reconciler {
       notWritten: 0,
       pending: todo.length,
       recordedAtLastWrite: records.size,
+      redelivery,
     };
     const bodies = new Map<string, string>();
     for (const subscriber of todo) {
@@ -212,7 +236,7 @@ export class RaiseReconciler implements Reconciler {
   private async finish(key: string, raise: EventRaise, status: EventRaiseStatus): Promise<void> {
     const written = await this.write(raise, status);
     this.forgetJob(key);
-    this.finished.set(key, { uid: written.metadata.uid ?? '' });
+    this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
     this.deps.observer.finished(raise, status);
     const [namespace, name] = key.split('/');
     this.deps.log.info('raise finished', {
@@ -224,6 +248,17 @@ export class RaiseReconciler implements Reconciler {
       delivered: status.delivered,
       failed: status.failed,
     });
+  }
+
+  /** A finished raise with spec.ttlSecondsAfterFinished is deleted once that time has passed. */
+  private async afterFinished(raise: EventRaise): Promise<ReconcileResult | void> {
+    const ttl = raise.spec?.ttlSecondsAfterFinished;
+    const finishedAt = Date.parse(raise.status?.completionTime ?? '');
+    if (ttl === undefined || Number.isNaN(finishedAt)) return;
+    const left = finishedAt + ttl * 1000 - this.deps.now().getTime();
+    if (left > 0) return { requeueAfterMs: left };
+    await this.deps.api.delete(EVENT_RAISES, raise);
+    this.deps.log.info('finished raise deleted after its ttl', { namespace: raise.metadata.namespace, name: raise.metadata.name, ttlSecondsAfterFinished: ttl });
   }
 
   private forgetJob(key: string): void {

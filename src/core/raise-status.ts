@@ -21,23 +21,33 @@ interface Base {
   now: Date;
 }
 
+/**
+ * At most this many entries in status.deliveries, so that a raise matched by
+ * thousands of subscribers stays far below the apiserver's object size limit.
+ * Failures are listed first; the counts always cover every subscriber.
+ */
+export const MAX_LISTED_DELIVERIES = 100;
+
 /** Sync mode: one record per matched subscriber; terminal once every matched subscriber has one. */
 export function syncStatus(input: Base & { matched: readonly string[]; records: readonly DeliveryRecord[] }): EventRaiseStatus {
-  const deliveries = [...input.records].sort(bySubscriber);
-  const delivered = deliveries.filter((d) => d.outcome === 'Delivered').length;
-  const failed = deliveries.length - delivered;
+  const all = [...input.records].sort(failuresFirst);
+  const delivered = all.filter((d) => d.outcome === 'Delivered').length;
+  const failed = all.length - delivered;
   const matched = input.matched.length;
-  const waiting = input.matched.filter((name) => !deliveries.some((d) => d.subscriber === name)).length;
+  const recorded = new Set(all.map((d) => d.subscriber));
+  const waiting = input.matched.filter((name) => !recorded.has(name)).length;
+  const deliveries = all.slice(0, MAX_LISTED_DELIVERIES);
+  const listed = all.length > deliveries.length ? `; deliveries lists ${deliveries.length} of ${all.length}, failures first` : '';
   if (waiting > 0) {
     return build(input, 'Pending', { matched, delivered, failed, deliveries }, {
       reason: 'Delivering',
-      message: `waiting for ${waiting} of ${matched} subscribers`,
+      message: `waiting for ${waiting} of ${matched} subscribers${listed}`,
     });
   }
   const phase: RaisePhase = failed === 0 ? 'Delivered' : delivered === 0 ? 'Failed' : 'PartiallyDelivered';
   return build(input, phase, { matched, delivered, failed, deliveries }, {
     reason: phase,
-    message: `${delivered} of ${matched} subscribers answered with success${failed ? `, ${failed} failed` : ''}`,
+    message: `${delivered} of ${matched} subscribers answered with success${failed ? `, ${failed} failed` : ''}${listed}`,
   });
 }
 
@@ -89,6 +99,7 @@ function build(
   return status;
 }
 
-function bySubscriber(a: DeliveryRecord, b: DeliveryRecord): number {
+function failuresFirst(a: DeliveryRecord, b: DeliveryRecord): number {
+  if (a.outcome !== b.outcome) return a.outcome === 'Failed' ? -1 : 1;
   return a.subscriber < b.subscriber ? -1 : a.subscriber > b.subscriber ? 1 : 0;
 }

@@ -1,4 +1,4 @@
-import type { DeliverySpec, Subscriber } from '../api/types.js';
+import { RENEW_ANNOTATION, type DeliverySpec, type Subscriber } from '../api/types.js';
 import { findCondition } from './conditions.js';
 import { parseSocket, type DeliveryTarget } from './socket.js';
 import { READY } from './subscriber-status.js';
@@ -12,6 +12,8 @@ export interface SubscriberEntry {
   /** Unset when the Subscriber leaves it to the operator's default. */
   useStructParam: boolean | undefined;
   delivery: DeliverySpec | undefined;
+  /** When the subscription ends (spec.expire), in epoch milliseconds. */
+  expiresAt: number | undefined;
 }
 
 /**
@@ -49,11 +51,13 @@ export class SubscriberIndex {
     if (bucket?.size === 0) this.byEvent.delete(bucketKey);
   }
 
-  /** The usable Subscribers of `event` in `namespace`, ordered by name. */
-  match(namespace: string, event: string): SubscriberEntry[] {
+  /** The usable Subscribers of `event` in `namespace` at `now` (epoch ms), ordered by name. */
+  match(namespace: string, event: string, now: number): SubscriberEntry[] {
     const bucket = this.byEvent.get(`${namespace}/${event}`);
     if (!bucket) return [];
-    return [...bucket.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...bucket.values()]
+      .filter((e) => e.expiresAt === undefined || e.expiresAt > now)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   get(namespace: string, name: string): SubscriberEntry | undefined {
@@ -80,5 +84,19 @@ function usableEntry(subscriber: Subscriber, namespace: string, name: string): S
     target: parsed.target,
     useStructParam: subscriber.spec.useStructParam,
     delivery: subscriber.spec.delivery,
+    expiresAt: expiresAt(subscriber),
   };
+}
+
+/**
+ * The end of the subscription period the status reports, when that status is
+ * about the current spec and renewal; a renewal the operator has not seen yet
+ * counts as live.
+ */
+function expiresAt(subscriber: Subscriber): number | undefined {
+  const status = subscriber.status;
+  if (subscriber.spec.expire === undefined || !status?.expiresAt) return undefined;
+  if (status.observedGeneration !== subscriber.metadata.generation) return undefined;
+  if (status.renewal !== subscriber.metadata.annotations?.[RENEW_ANNOTATION]) return undefined;
+  return Date.parse(status.expiresAt);
 }

@@ -61,6 +61,22 @@ export class ApiClient {
       : this.custom.listClusterCustomObject(page);
   }
 
+  /** Deletes the object, not a namesake created since; one already gone is fine. */
+  async delete(resource: Resource, obj: KubeObject): Promise<void> {
+    try {
+      await this.custom.deleteNamespacedCustomObject({
+        group: resource.group,
+        version: resource.version,
+        plural: resource.plural,
+        namespace: obj.metadata!.namespace!,
+        name: obj.metadata!.name!,
+        body: { preconditions: { uid: obj.metadata!.uid } },
+      });
+    } catch (err) {
+      if (statusCode(err) !== 404) throw err;
+    }
+  }
+
   /** PUT on the status subresource; the object's resourceVersion makes a stale write fail with 409. */
   async replaceStatus<T extends KubeObject & { status?: unknown }>(resource: Resource, obj: T, status: T['status']): Promise<T> {
     return this.custom.replaceNamespacedCustomObjectStatus({

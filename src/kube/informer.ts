@@ -3,7 +3,7 @@ import type { Logger } from 'winston';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {
-  metadata?: { namespace?: string; name?: string; resourceVersion?: string };
+  metadata?: { namespace?: string; name?: string; uid?: string; resourceVersion?: string };
 }
 
 export interface ObjectList<T> {

@@ -54,6 +54,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly leader = new Gauge({
+    name: 'event_xmlrpc_leader',
+    help: '1 while this instance runs the controllers: it holds the Lease (--leader-elect), or has started without leader election; else 0.',
+    registers: [this.registry],
+  });
+
   private readonly depthReaders = new Map<string, () => number>();
 
   constructor() {

@@ -44,6 +44,8 @@ const IDENTITY_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'C
 const OPERATOR_RULES = [
   { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers', 'eventraises'], verbs: ['get', 'list', 'watch'] },
   { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers/status', 'eventraises/status'], verbs: ['update'] },
+  // spec.ttlSecondsAfterFinished
+  { apiGroups: ['eventxmlrpc.io'], resources: ['eventraises'], verbs: ['delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 const LEASE_RULES = [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }];
@@ -58,8 +60,9 @@ function container(objects: KubernetesObject[]) {
   return operator!;
 }
 
-function operatorFor(kubeConfig: KubeConfig, argv: string[]): Operator {
-  const parsed = parseCommandLine(argv, {}, 'test');
+/** The operator as the pod runs it: POD_NAMESPACE (downward API) names the namespace of its Lease. */
+function operatorFor(kubeConfig: KubeConfig, argv: string[], podNamespace: string): Operator {
+  const parsed = parseCommandLine(argv, { POD_NAME: 'deploy-test', POD_NAMESPACE: podNamespace }, 'test', () => undefined);
   assert.equal(parsed.kind, 'run', JSON.stringify(parsed));
   if (parsed.kind !== 'run') throw new Error('unreachable');
   return new Operator({ kubeConfig, config: parsed.config, log: quietLog() });
@@ -158,14 +161,26 @@ describe('deploy/ manifests', () => {
 
   it('the Deployment: flags the operator accepts, probes, limits, hardening, and its own expiring token', () => {
     for (const objects of [base, namespaced]) {
-      const parsed = parseCommandLine(container(objects).args ?? [], {}, 'test');
+      const parsed = parseCommandLine(container(objects).args ?? [], { POD_NAMESPACE: SYSTEM_NS }, 'test', () => undefined);
       assert.equal(parsed.kind, 'run', `the manifest's args: ${JSON.stringify(parsed)}`);
-      if (parsed.kind === 'run') assert.equal(parsed.config.httpPort, 8080);
+      if (parsed.kind === 'run') {
+        assert.equal(parsed.config.httpPort, 8080);
+        assert.equal(parsed.config.leaderElect, true);
+        assert.equal(parsed.config.leaderElectionNamespace, SYSTEM_NS, 'the Lease is where the leader-election Role is');
+      }
     }
     const deployment = find<V1Deployment>(base, 'Deployment', SA);
     const pod = deployment.spec!.template.spec!;
     const c = container(base);
-    assert.equal(deployment.spec!.replicas, 1);
+    // Leader election makes a standby and a rolling update safe: only the Lease holder delivers.
+    assert.equal(deployment.spec!.replicas, 2);
+    assert.deepEqual(plain(deployment.spec!.strategy), { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
+    assert.deepEqual(plain(c.env), [
+      { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
+      { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+    ]);
+    const defaults = parseCommandLine([], {}, 'test');
+    assert.ok(defaults.kind === 'run' && pod.terminationGracePeriodSeconds! * 1000 > defaults.config.shutdownGraceMs, 'the kubelet waits longer than --shutdown-grace');
     assert.equal(c.image, `${IMAGE}:0.1.0`);
     assert.deepEqual(plain(c.ports), [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
     assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/healthz', 'http']);
@@ -277,8 +292,9 @@ describe('deploy/ manifests', () => {
     });
 
     it('runs, gets a Subscriber Ready and a sync raise Delivered to the Python XML-RPC server', async () => {
-      operator = operatorFor(kubeConfig, argsForTest(base, ['--namespace', namespace, '--sync-mode']));
+      operator = operatorFor(kubeConfig, argsForTest(base, ['--namespace', namespace, '--sync-mode']), SYSTEM_NS);
       await operator.start();
+      await waitFor(async () => operator!.isLeader, (leader) => leader || undefined);
       assert.equal(await probe(operator, '/healthz'), 200);
       assert.equal(await probe(operator, '/readyz'), 200);
 
@@ -348,8 +364,9 @@ describe('deploy/ manifests', () => {
       // The variant's flags, with the example namespace moved like its Role.
       const args = argsForTest(rendered, ['--sync-mode']).map((a) => (a === '--namespace=voip' ? `--namespace=${watched}` : a));
       assert.deepEqual(args.filter((a) => a.startsWith('--namespace')), [`--namespace=${watched}`]);
-      operator = operatorFor(kubeConfig, args);
+      operator = operatorFor(kubeConfig, args, installNs);
       await operator.start();
+      await waitFor(async () => operator!.isLeader, (leader) => leader || undefined);
       assert.equal(await probe(operator, '/readyz'), 200);
 
       await createSubscriber(watched, 'python', { event: 'E_DEPLOY', socket: `xmlrpc:127.0.0.1:${peer.port}:on_deploy` });

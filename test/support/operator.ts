@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { KubernetesObjectApi, loadAllYaml, type KubernetesObject, type KubeConfig } from '@kubernetes/client-node';
+import { CoordinationV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
 import { parseCommandLine } from '../../src/config.js';
 import { Operator } from '../../src/operator.js';
@@ -12,6 +12,7 @@ import { testCluster, writeKubeconfigFile } from './cluster.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
+const LEADER_ELECTION_ROLE = `${ROOT}deploy/base/leader-election-role.yaml`;
 
 let granted: Promise<void> | undefined;
 
@@ -37,6 +38,38 @@ export function grantOperatorRbac(): Promise<void> {
     await waitUntilAllowed(testCluster().operator);
   })();
   return granted;
+}
+
+/**
+ * Grants the operator's test user deploy/base/'s leader-election Role (leases:
+ * get, create, update) in `namespace`, which the ClusterRole does not give.
+ */
+export async function grantLeaseRbac(namespace: string): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(testCluster().admin);
+  const role = (loadAllYaml(readFileSync(LEADER_ELECTION_ROLE, 'utf8')) as KubernetesObject[]).find((o) => o.kind === 'Role')!;
+  const name = role.metadata!.name!;
+  await api.create({ ...role, metadata: { ...role.metadata, namespace } });
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name, namespace },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+    subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'event-xmlrpc-operator' }],
+  };
+  await api.create(binding);
+  // RBAC takes effect asynchronously: wait until a read is answered 404 (no Lease yet) instead of 403.
+  const leases = testCluster().operator.makeApiClient(CoordinationV1Api);
+  for (let i = 0; ; i++) {
+    try {
+      await leases.readNamespacedLease({ namespace, name: 'rbac-probe' });
+      return;
+    } catch (err) {
+      const code = (err as { code?: number }).code ?? 0;
+      if (code === 404) return;
+      if (code !== 403 || i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 async function waitUntilAllowed(kc: KubeConfig): Promise<void> {

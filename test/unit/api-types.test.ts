@@ -159,11 +159,19 @@ const subscriber = {
       retry: { limit: 3, backoff: 'exponential', initialDelay: '500ms', maxDelay: '30s' },
       retryOnFaultCodes: [-32000],
     },
+    expire: 3600,
   },
   status: {
     observedGeneration: 2,
     conditions: [{ ...condition }],
     target: { host: 'blocker.voip.svc', port: 8080, path: '/RPC2', method: 'block_ip', url: 'http://blocker.voip.svc:8080/RPC2' },
+    subscribedAt: '2026-01-02T03:00:00Z',
+    expiresAt: '2026-01-02T04:00:00Z',
+    renewal: '1767322800',
+    lastDeliveryTime: '2026-01-02T03:04:05Z',
+    lastSuccessTime: '2026-01-02T03:04:00Z',
+    lastError: 'HTTP 500 Internal Server Error',
+    consecutiveFailures: 1,
   },
 } satisfies Subscriber;
 
@@ -179,6 +187,7 @@ const eventRaise = {
       { string: 'unnamed' },
     ],
     syncMode: true,
+    ttlSecondsAfterFinished: 600,
   },
   status: {
     observedGeneration: 1,
@@ -203,6 +212,7 @@ const eventRaise = {
       },
       { subscriber: 'other', url: 'http://other:80/RPC2', method: 'm', outcome: 'Delivered', attempts: 1, durationMs: 2 },
     ],
+    redelivered: 'retry-1',
     conditions: [{ ...condition, type: 'Complete', reason: 'PartiallyDelivered', message: '1 of 2 delivered', observedGeneration: 1 }],
   },
 } satisfies EventRaise;

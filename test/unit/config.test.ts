@@ -3,15 +3,17 @@ import { describe, it } from 'node:test';
 import { parseCommandLine, type OperatorConfig } from '../../src/config.js';
 
 const VERSION = '1.2.3';
+/** Tests do not depend on the machine they run on having a service-account namespace file. */
+const noInClusterNamespace = () => undefined;
 
 function config(argv: string[], env: NodeJS.ProcessEnv = {}): OperatorConfig {
-  const parsed = parseCommandLine(argv, env, VERSION);
+  const parsed = parseCommandLine(argv, env, VERSION, noInClusterNamespace);
   if (parsed.kind !== 'run') assert.fail(`expected a config for ${JSON.stringify(argv)}, got ${JSON.stringify(parsed)}`);
   return parsed.config;
 }
 
 function error(argv: string[], env: NodeJS.ProcessEnv = {}): string {
-  const parsed = parseCommandLine(argv, env, VERSION);
+  const parsed = parseCommandLine(argv, env, VERSION, noInClusterNamespace);
   if (parsed.kind !== 'error') assert.fail(`expected an error for ${JSON.stringify(argv)}, got ${JSON.stringify(parsed)}`);
   return parsed.message;
 }
@@ -29,6 +31,13 @@ describe('parseCommandLine', () => {
       workers: 4,
       logLevel: 'info',
       httpPort: 8080,
+      leaderElect: false,
+      leaderElectionNamespace: 'default',
+      leaderElectionId: 'event-xmlrpc-operator',
+      leaseDurationMs: 15_000,
+      renewDeadlineMs: 10_000,
+      retryPeriodMs: 2_000,
+      shutdownGraceMs: 25_000,
       retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
     });
   });
@@ -46,6 +55,13 @@ describe('parseCommandLine', () => {
         '--workers=9',
         '--log-level=debug',
         '--http-port=9090',
+        '--leader-elect',
+        '--leader-election-namespace=ops',
+        '--leader-election-id=xmlrpc-lock',
+        '--lease-duration=30s',
+        '--renew-deadline=20s',
+        '--retry-period=4s',
+        '--shutdown-grace=1m',
         '--retry-limit=0',
         '--retry-backoff=linear',
         '--retry-initial-delay=2s',
@@ -62,6 +78,13 @@ describe('parseCommandLine', () => {
         workers: 9,
         logLevel: 'debug',
         httpPort: 9090,
+        leaderElect: true,
+        leaderElectionNamespace: 'ops',
+        leaderElectionId: 'xmlrpc-lock',
+        leaseDurationMs: 30_000,
+        renewDeadlineMs: 20_000,
+        retryPeriodMs: 4_000,
+        shutdownGraceMs: 60_000,
         retry: { limit: 0, backoff: 'linear', initialDelayMs: 2000, maxDelayMs: 60_000, retryOnFaultCodes: [] },
       },
     );
@@ -85,6 +108,13 @@ describe('parseCommandLine', () => {
         EVENT_XMLRPC_WORKERS: '7',
         EVENT_XMLRPC_LOG_LEVEL: 'warn',
         EVENT_XMLRPC_HTTP_PORT: '0',
+        EVENT_XMLRPC_LEADER_ELECT: 'true',
+        EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE: 'env-ns',
+        EVENT_XMLRPC_LEADER_ELECTION_ID: 'env-lock',
+        EVENT_XMLRPC_LEASE_DURATION: '3s',
+        EVENT_XMLRPC_RENEW_DEADLINE: '2s',
+        EVENT_XMLRPC_RETRY_PERIOD: '500ms',
+        EVENT_XMLRPC_SHUTDOWN_GRACE: '5s',
         EVENT_XMLRPC_RETRY_LIMIT: '7',
         EVENT_XMLRPC_RETRY_BACKOFF: 'linear',
         EVENT_XMLRPC_RETRY_INITIAL_DELAY: '100ms',
@@ -101,6 +131,13 @@ describe('parseCommandLine', () => {
         workers: 7,
         logLevel: 'warn',
         httpPort: 0,
+        leaderElect: true,
+        leaderElectionNamespace: 'env-ns',
+        leaderElectionId: 'env-lock',
+        leaseDurationMs: 3_000,
+        renewDeadlineMs: 2_000,
+        retryPeriodMs: 500,
+        shutdownGraceMs: 5_000,
         retry: { limit: 7, backoff: 'linear', initialDelayMs: 100, maxDelayMs: 5000, retryOnFaultCodes: [] },
       },
     );
@@ -123,6 +160,13 @@ describe('parseCommandLine', () => {
       EVENT_XMLRPC_WORKERS: '7',
       EVENT_XMLRPC_LOG_LEVEL: 'warn',
       EVENT_XMLRPC_HTTP_PORT: '7070',
+      EVENT_XMLRPC_LEADER_ELECT: 'true',
+      EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE: 'env-ns',
+      EVENT_XMLRPC_LEADER_ELECTION_ID: 'env-lock',
+      EVENT_XMLRPC_LEASE_DURATION: '3s',
+      EVENT_XMLRPC_RENEW_DEADLINE: '2s',
+      EVENT_XMLRPC_RETRY_PERIOD: '500ms',
+      EVENT_XMLRPC_SHUTDOWN_GRACE: '5s',
     };
     assert.deepEqual(
       config(
@@ -137,6 +181,13 @@ describe('parseCommandLine', () => {
           '--workers=1',
           '--log-level=error',
           '--http-port=0',
+          '--leader-elect=false',
+          '--leader-election-namespace=flag-ns',
+          '--leader-election-id=flag-lock',
+          '--lease-duration=20s',
+          '--renew-deadline=12s',
+          '--retry-period=3s',
+          '--shutdown-grace=10s',
         ],
         env,
       ),
@@ -151,6 +202,13 @@ describe('parseCommandLine', () => {
         workers: 1,
         logLevel: 'error',
         httpPort: 0,
+        leaderElect: false,
+        leaderElectionNamespace: 'flag-ns',
+        leaderElectionId: 'flag-lock',
+        leaseDurationMs: 20_000,
+        renewDeadlineMs: 12_000,
+        retryPeriodMs: 3_000,
+        shutdownGraceMs: 10_000,
         retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
       },
     );
@@ -234,6 +292,48 @@ describe('parseCommandLine', () => {
     it('accepts 1', () => {
       assert.equal(config(['--workers=1']).workers, 1);
       assert.equal(config(['--max-per-subscriber=1']).perSubscriberConcurrency, 1);
+    });
+  });
+
+  describe('leader election', () => {
+    it('takes the Lease namespace from --leader-election-namespace, then POD_NAMESPACE, then the in-cluster namespace, then default', () => {
+      const inCluster = () => 'from-file';
+      const ns = (argv: string[], env: NodeJS.ProcessEnv, file: () => string | undefined) => {
+        const parsed = parseCommandLine(argv, env, VERSION, file);
+        assert.equal(parsed.kind, 'run', JSON.stringify(parsed));
+        return parsed.kind === 'run' ? parsed.config.leaderElectionNamespace : '';
+      };
+      assert.equal(ns(['--leader-election-namespace=flag'], { POD_NAMESPACE: 'pod', EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE: 'env' }, inCluster), 'flag');
+      assert.equal(ns([], { POD_NAMESPACE: 'pod', EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE: 'env' }, inCluster), 'env');
+      assert.equal(ns([], { POD_NAMESPACE: 'pod' }, inCluster), 'pod');
+      assert.equal(ns([], { POD_NAMESPACE: '' }, inCluster), 'from-file');
+      assert.equal(ns([], {}, () => undefined), 'default');
+    });
+
+    it('--leader-elect is a boolean flag like --sync-mode', () => {
+      assert.equal(config(['--leader-elect']).leaderElect, true);
+      assert.equal(config(['--leader-elect=false'], { EVENT_XMLRPC_LEADER_ELECT: 'true' }).leaderElect, false);
+      assert.match(error(['--leader-elect=yes']), /--leader-elect must be true or false/);
+    });
+
+    it("refuses durations client-go would refuse: lease > renew deadline > 1.2 x retry period, whole-second leases", () => {
+      assert.match(error(['--lease-duration=10s', '--renew-deadline=10s']), /--lease-duration must be greater than --renew-deadline/);
+      assert.match(error(['--renew-deadline=2s', '--retry-period=2s']), /--renew-deadline must be greater than 1.2 x --retry-period/);
+      assert.match(error(['--lease-duration=1500ms', '--renew-deadline=1s', '--retry-period=100ms']), /whole number of seconds/);
+      assert.match(error(['--lease-duration=0s']), /--lease-duration must be more than zero/);
+      const c = config(['--lease-duration=3s', '--renew-deadline=2s', '--retry-period=500ms']);
+      assert.deepEqual([c.leaseDurationMs, c.renewDeadlineMs, c.retryPeriodMs], [3000, 2000, 500]);
+    });
+
+    it('refuses a Lease name or namespace that is not a DNS name', () => {
+      assert.match(error(['--leader-election-id=Not_A_Name']), /--leader-election-id must be a lowercase DNS name/);
+      assert.match(error(['--leader-election-namespace=a.b']), /--leader-election-namespace must be a lowercase DNS name of at most 63/);
+      assert.equal(config(['--leader-election-id=a.b-c']).leaderElectionId, 'a.b-c');
+    });
+
+    it('--shutdown-grace is a duration', () => {
+      assert.equal(config(['--shutdown-grace=500ms']).shutdownGraceMs, 500);
+      assert.match(error(['--shutdown-grace=forever']), /--shutdown-grace must be a duration/);
     });
   });
 

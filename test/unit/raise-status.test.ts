@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DeliveryRecord } from '../../src/api/types.js';
-import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../../src/core/raise-status.js';
+import { MAX_LISTED_DELIVERIES, asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../../src/core/raise-status.js';
 
 const now = new Date('2026-01-02T03:04:05.678Z');
 const base = { generation: 1, previous: undefined, startTime: '2026-01-02T03:04:00Z', now };
@@ -28,23 +28,35 @@ describe('syncStatus', () => {
     );
   });
 
-  const terminal: Array<[string, DeliveryRecord[], string, number, number]> = [
-    ['Delivered', [record('a', 'Delivered'), record('b', 'Delivered')], 'Delivered', 2, 0],
-    ['PartiallyDelivered', [record('b', 'Failed'), record('a', 'Delivered')], 'PartiallyDelivered', 1, 1],
-    ['Failed', [record('a', 'Failed'), record('b', 'Failed')], 'Failed', 0, 2],
+  const terminal: Array<[string, DeliveryRecord[], string, number, number, string[]]> = [
+    ['Delivered', [record('b', 'Delivered'), record('a', 'Delivered')], 'Delivered', 2, 0, ['a', 'b']],
+    ['PartiallyDelivered', [record('a', 'Delivered'), record('b', 'Failed')], 'PartiallyDelivered', 1, 1, ['b', 'a']],
+    ['Failed', [record('b', 'Failed'), record('a', 'Failed')], 'Failed', 0, 2, ['a', 'b']],
   ];
-  for (const [name, records, phase, delivered, failed] of terminal) {
+  for (const [name, records, phase, delivered, failed, order] of terminal) {
     it(`ends ${name} when every matched subscriber has a record`, () => {
       const status = syncStatus({ ...base, matched: ['a', 'b'], records });
       assert.equal(status.phase, phase);
       assert.equal(isTerminal(status), true);
       assert.deepEqual([status.matched, status.delivered, status.failed], [2, delivered, failed]);
       assert.equal(status.completionTime, '2026-01-02T03:04:05Z');
-      assert.deepEqual(status.deliveries?.map((d) => d.subscriber), ['a', 'b']);
+      assert.deepEqual(status.deliveries?.map((d) => d.subscriber), order, 'failures first, then by name');
       assert.equal(status.conditions?.[0]?.status, 'True');
       assert.equal(status.conditions?.[0]?.reason, phase);
     });
   }
+
+  it('lists at most MAX_LISTED_DELIVERIES entries, failures first, with exact counts', () => {
+    const names = Array.from({ length: 1000 }, (_, i) => `s${String(i).padStart(4, '0')}`);
+    const records = names.map((n, i) => record(n, i % 100 === 7 ? 'Failed' : 'Delivered'));
+    const status = syncStatus({ ...base, matched: names, records });
+    assert.equal(status.phase, 'PartiallyDelivered');
+    assert.deepEqual([status.matched, status.delivered, status.failed], [1000, 990, 10]);
+    assert.equal(status.deliveries?.length, MAX_LISTED_DELIVERIES);
+    assert.ok(status.deliveries!.slice(0, 10).every((d) => d.outcome === 'Failed'));
+    assert.ok(status.deliveries!.slice(10).every((d) => d.outcome === 'Delivered'));
+    assert.match(status.conditions?.[0]?.message ?? '', /deliveries lists 100 of 1000, failures first/);
+  });
 
   it('keeps lastTransitionTime while the condition status stays the same', () => {
     const first = syncStatus({ ...base, matched: ['a', 'b'], records: [] });

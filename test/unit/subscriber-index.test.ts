@@ -33,7 +33,9 @@ const hostNotFound = (observedGeneration: number): SubscriberStatus => ({
   ],
 });
 
-const names = (index: SubscriberIndex, namespace: string, event: string) => index.match(namespace, event).map((e) => e.name);
+const NOW = Date.parse('2026-01-02T03:04:05Z');
+
+const names = (index: SubscriberIndex, namespace: string, event: string) => index.match(namespace, event, NOW).map((e) => e.name);
 
 describe('SubscriberIndex', () => {
   it('matches by namespace and event only, ordered by name', () => {
@@ -55,7 +57,7 @@ describe('SubscriberIndex', () => {
   it('returns the parsed target of each entry', () => {
     const index = new SubscriberIndex();
     index.upsert(sub('a', { event: 'E', socket: 'xmlrpc:[2001:db8::1]:80/x:ns:method' }));
-    const [entry] = index.match('voip', 'E');
+    const [entry] = index.match('voip', 'E', NOW);
     assert.deepEqual(entry, {
       namespace: 'voip',
       name: 'a',
@@ -64,6 +66,7 @@ describe('SubscriberIndex', () => {
       target: { host: '[2001:db8::1]', port: 80, path: '/x', method: 'ns:method', url: 'http://[2001:db8::1]:80/x' },
       useStructParam: undefined,
       delivery: undefined,
+      expiresAt: undefined,
     });
   });
 
@@ -71,7 +74,7 @@ describe('SubscriberIndex', () => {
     const index = new SubscriberIndex();
     index.upsert(sub('a', { event: 'E', socket: 'xmlrpc:old:1:m' }));
     index.upsert(sub('a', { event: 'E', socket: 'xmlrpc:new:2:m' }));
-    const matched = index.match('voip', 'E');
+    const matched = index.match('voip', 'E', NOW);
     assert.equal(matched.length, 1);
     assert.equal(matched[0]?.target.url, 'http://new:2/RPC2');
   });
@@ -176,12 +179,39 @@ describe('SubscriberIndex', () => {
     assert.equal(index.get('voip', 'off')?.useStructParam, false);
     assert.equal(index.get('voip', 'unset')?.useStructParam, undefined);
     assert.deepEqual(
-      index.match('voip', 'E').map((e) => [e.name, e.useStructParam]),
+      index.match('voip', 'E', NOW).map((e) => [e.name, e.useStructParam]),
       [
         ['off', false],
         ['on', true],
         ['unset', undefined],
       ],
     );
+  });
+
+  describe('spec.expire', () => {
+    const expiring = (expiresAt: string, more: { generation?: number; renewal?: string; annotation?: string } = {}): Subscriber => {
+      const s = sub('x', { event: 'E' }, { generation: more.generation ?? 1 });
+      s.spec.expire = 60;
+      if (more.annotation) s.metadata.annotations = { 'eventxmlrpc.io/renew': more.annotation };
+      s.status = { observedGeneration: 1, expiresAt, ...(more.renewal ? { renewal: more.renewal } : {}) };
+      return s;
+    };
+
+    it('matches until the status says the period ended, not after', () => {
+      const index = new SubscriberIndex();
+      index.upsert(expiring('2026-01-02T03:04:06Z'));
+      assert.deepEqual(names(index, 'voip', 'E'), ['x']);
+      assert.deepEqual(index.match('voip', 'E', Date.parse('2026-01-02T03:04:06Z')).map((e) => e.name), []);
+    });
+
+    it('ignores an expiry about an older generation or an older renewal', () => {
+      const index = new SubscriberIndex();
+      index.upsert(expiring('2026-01-01T00:00:00Z', { generation: 2 }));
+      assert.deepEqual(names(index, 'voip', 'E'), ['x'], 'spec changed since');
+      index.upsert(expiring('2026-01-01T00:00:00Z', { annotation: 'renew-2', renewal: 'renew-1' }));
+      assert.deepEqual(names(index, 'voip', 'E'), ['x'], 'renewed since');
+      index.upsert(expiring('2026-01-01T00:00:00Z', { annotation: 'renew-1', renewal: 'renew-1' }));
+      assert.deepEqual(names(index, 'voip', 'E'), [], 'the status is current: expired');
+    });
   });
 });

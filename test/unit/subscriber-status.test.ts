@@ -1,18 +1,22 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { SubscriberStatus } from '../../src/api/types.js';
+import type { SubscriberHealth, SubscriberStatus } from '../../src/api/types.js';
 import { findCondition, rfc3339, setCondition, type Condition } from '../../src/core/conditions.js';
 import { parseSocket, type SocketError } from '../../src/core/socket.js';
-import { READY, subscriberStatus, type HostCheck } from '../../src/core/subscriber-status.js';
+import { READY, subscriberStatus, type Expiry, type HostCheck } from '../../src/core/subscriber-status.js';
 
 const now = new Date('2026-01-02T03:04:05.678Z');
 const resolved: HostCheck = { kind: 'resolved' };
-const status = (socket: string, more: { host?: HostCheck; previous?: SubscriberStatus; now?: Date; generation?: number } = {}) =>
+type More = { host?: HostCheck; previous?: SubscriberStatus; now?: Date; generation?: number; expiry?: Expiry; health?: SubscriberHealth };
+const status = (socket: string, more: More = {}) =>
   subscriberStatus({
     generation: more.generation ?? 1,
     event: 'E_PIKE_BLOCKED',
+    name: 'blocker',
     parsed: parseSocket(socket),
     host: more.host ?? resolved,
+    expiry: more.expiry,
+    health: more.health ?? {},
     previous: more.previous,
     now: more.now ?? now,
   });
@@ -160,5 +164,41 @@ describe('setCondition', () => {
   it('rfc3339 drops the milliseconds', () => {
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07.890Z')), '2026-03-04T05:06:07Z');
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07Z')), '2026-03-04T05:06:07Z');
+  });});
+
+describe('subscriberStatus: spec.expire and delivery health', () => {
+  const socket = 'xmlrpc:blocker.voip.svc:8080:block_ip';
+  const expiry = (renewal?: string): Expiry => ({ expireSeconds: 60, createdAt: '2026-01-02T03:00:00Z', renewal });
+
+  it('counts the period from creation and stays Ready until it ends', () => {
+    const s = status(socket, { expiry: expiry(), now: new Date('2026-01-02T03:00:59Z') });
+    assert.deepEqual([s.subscribedAt, s.expiresAt, s.renewal], ['2026-01-02T03:00:00Z', '2026-01-02T03:01:00Z', undefined]);
+    assert.equal(ready(s)?.status, 'True');
+  });
+
+  it('is Ready=False reason Expired once the period ended, and says how to renew', () => {
+    const s = status(socket, { expiry: expiry(), now: new Date('2026-01-02T03:01:00Z') });
+    assert.equal(ready(s)?.status, 'False');
+    assert.equal(ready(s)?.reason, 'Expired');
+    assert.match(ready(s)?.message ?? '', /kubectl annotate subscriber blocker eventxmlrpc\.io\/renew=/);
+  });
+
+  it('a new renewal value starts a new period now; the same value keeps it', () => {
+    const expired = status(socket, { expiry: expiry(), now: new Date('2026-01-02T03:05:00Z') });
+    const renewed = status(socket, { expiry: expiry('r1'), previous: expired, now: new Date('2026-01-02T03:05:00Z') });
+    assert.deepEqual([renewed.subscribedAt, renewed.expiresAt, renewed.renewal], ['2026-01-02T03:05:00Z', '2026-01-02T03:06:00Z', 'r1']);
+    assert.equal(ready(renewed)?.status, 'True');
+    const later = status(socket, { expiry: expiry('r1'), previous: renewed, now: new Date('2026-01-02T03:05:30Z') });
+    assert.equal(later.subscribedAt, '2026-01-02T03:05:00Z');
+  });
+
+  it('a socket problem outranks expiry', () => {
+    const s = status('XMLRPC:h:1:m', { expiry: expiry(), now: new Date('2026-01-02T04:00:00Z') });
+    assert.equal(ready(s)?.reason, 'UnsupportedScheme');
+  });
+
+  it('carries the delivery health it is given', () => {
+    const health = { lastDeliveryTime: '2026-01-02T03:04:00Z', lastError: 'HTTP 500', consecutiveFailures: 2 };
+    assert.deepEqual(status('xmlrpc:h:1:m', { health }), { ...status('xmlrpc:h:1:m'), ...health });
   });
 });

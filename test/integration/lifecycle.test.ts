@@ -1,0 +1,142 @@
+// Subscriptions that expire and are renewed, raises deleted after their ttl,
+// re-delivery on request, and the health a Subscriber's status carries.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
+import { GROUP, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import { newNamespace, testCluster } from '../support/cluster.js';
+import { createSubscriber, getObject, raiseEvent, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
+import { startOperator } from '../support/operator.js';
+import { XMLRPC_OK, httpResponse, refusedPort, startRawPeer } from '../support/tcp-peers.js';
+
+const custom = () => testCluster().admin.makeApiClient(CustomObjectsApi);
+
+function annotate(namespace: string, plural: 'subscribers' | 'eventraises', name: string, annotations: Record<string, string>) {
+  return custom().patchNamespacedCustomObject(
+    { group: GROUP, version: VERSION, namespace, plural, name, body: { metadata: { annotations } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
+}
+
+describe('lifecycle', () => {
+  it('spec.expire: Ready until the period ends, Expired after, delivered again once renewed', async () => {
+    const namespace = await newNamespace('expire');
+    const peer = await startRawPeer(() => XMLRPC_OK);
+    const operator = await startOperator(namespace, ['--sync-mode']);
+    try {
+      await createSubscriber(namespace, 'short', { event: 'E', socket: `xmlrpc:127.0.0.1:${peer.port}:m`, expire: 3 });
+      const ready = await waitForReady(namespace, 'short');
+      const created = Date.parse(ready.metadata.creationTimestamp!);
+      assert.equal(Date.parse(ready.status!.expiresAt!), Date.parse(ready.status!.subscribedAt!) + 3000);
+      assert.ok(Math.abs(Date.parse(ready.status!.subscribedAt!) - created) < 1000);
+
+      const expired = await waitForReady(namespace, 'short', 'False');
+      assert.equal(expired.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'Expired');
+      const late = await raiseEvent(namespace, { event: 'E' });
+      assert.equal((await waitForRaise(namespace, late.metadata.name!)).status?.phase, 'NoSubscribers');
+
+      await annotate(namespace, 'subscribers', 'short', { 'eventxmlrpc.io/renew': 'first' });
+      const renewed = await waitFor(
+        () => getObject<Subscriber>(namespace, 'subscribers', 'short'),
+        (s) => (s.status?.renewal === 'first' && s.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True' ? s : undefined),
+      );
+      assert.ok(Date.parse(renewed.status!.subscribedAt!) > Date.parse(ready.status!.subscribedAt!));
+      const again = await raiseEvent(namespace, { event: 'E' });
+      assert.equal((await waitForRaise(namespace, again.metadata.name!)).status?.phase, 'Delivered');
+    } finally {
+      await operator.stop();
+      await peer.close();
+    }
+  });
+
+  it('spec.ttlSecondsAfterFinished: the finished raise is deleted after it', async () => {
+    const namespace = await newNamespace('ttl');
+    const operator = await startOperator(namespace);
+    try {
+      const keep = await raiseEvent(namespace, { event: 'E_NOBODY' });
+      const raise = (await custom().createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'eventraises',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata: { name: 'short-lived' }, spec: { event: 'E_NOBODY', ttlSecondsAfterFinished: 1 } },
+      })) as EventRaise;
+      const finished = await waitForRaise(namespace, raise.metadata.name!);
+      assert.equal(finished.status?.phase, 'NoSubscribers');
+      await waitFor(
+        () => getObject<EventRaise>(namespace, 'eventraises', 'short-lived').then(() => 200, (err: { code?: number }) => err.code),
+        (code) => (code === 404 ? code : undefined),
+        10_000,
+      );
+      assert.equal((await getObject<EventRaise>(namespace, 'eventraises', keep.metadata.name!)).status?.phase, 'NoSubscribers', 'no ttl: kept');
+    } finally {
+      await operator.stop();
+    }
+  });
+
+  it('eventxmlrpc.io/redeliver: the failed subscribers get the raise again, once per value', async () => {
+    const namespace = await newNamespace('redeliver');
+    const healthy = await startRawPeer(() => XMLRPC_OK);
+    let calls = 0;
+    const flaky = await startRawPeer(() => (++calls === 1 ? httpResponse(500, 'down', 'Internal Server Error') : XMLRPC_OK));
+    const operator = await startOperator(namespace, ['--sync-mode', '--retry-limit=0']);
+    try {
+      await createSubscriber(namespace, 'healthy', { event: 'E', socket: `xmlrpc:127.0.0.1:${healthy.port}:m` });
+      await createSubscriber(namespace, 'flaky', { event: 'E', socket: `xmlrpc:127.0.0.1:${flaky.port}:m` });
+      await Promise.all([waitForReady(namespace, 'healthy'), waitForReady(namespace, 'flaky')]);
+      const raise = await raiseEvent(namespace, { event: 'E' });
+      const first = await waitForRaise(namespace, raise.metadata.name!);
+      assert.equal(first.status?.phase, 'PartiallyDelivered');
+
+      await annotate(namespace, 'eventraises', raise.metadata.name!, { 'eventxmlrpc.io/redeliver': 'one' });
+      const second = await waitFor(
+        () => getObject<EventRaise>(namespace, 'eventraises', raise.metadata.name!),
+        (r) => (r.status?.redelivered === 'one' ? r : undefined),
+      );
+      assert.equal(second.status?.phase, 'Delivered');
+      assert.deepEqual([second.status?.matched, second.status?.delivered, second.status?.failed], [2, 2, 0]);
+      assert.deepEqual([healthy.requests.length, flaky.requests.length], [1, 2], 'only the failed subscriber got it again');
+
+      // The same value again changes nothing; another annotation neither.
+      await annotate(namespace, 'eventraises', raise.metadata.name!, { 'eventxmlrpc.io/redeliver': 'one', unrelated: 'x' });
+      const marker = await raiseEvent(namespace, { event: 'E_NOBODY' });
+      await waitForRaise(namespace, marker.metadata.name!);
+      assert.deepEqual([healthy.requests.length, flaky.requests.length], [1, 2]);
+    } finally {
+      await operator.stop();
+      await healthy.close();
+      await flaky.close();
+    }
+  });
+
+  it("a Subscriber's status carries its delivery health, written coalesced", async () => {
+    const namespace = await newNamespace('health');
+    const refused = await refusedPort();
+    const operator = await startOperator(namespace, ['--sync-mode', '--retry-limit=0']);
+    try {
+      await createSubscriber(namespace, 'down', { event: 'E', socket: `xmlrpc:127.0.0.1:${refused}:m` });
+      const before = await waitForReady(namespace, 'down');
+      let writes = 0;
+      const watch = await new Watch(testCluster().admin).watch(
+        `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/subscribers`,
+        { resourceVersion: before.metadata.resourceVersion },
+        (type: string) => void (type === 'MODIFIED' && writes++),
+        () => {},
+      );
+      for (let i = 0; i < 3; i++) await waitForRaise(namespace, (await raiseEvent(namespace, { event: 'E' })).metadata.name!);
+      const after = await waitFor(
+        () => getObject<Subscriber>(namespace, 'subscribers', 'down'),
+        (s) => (s.status?.consecutiveFailures === 3 ? s : undefined),
+        15_000,
+      );
+      assert.match(after.status?.lastError ?? '', /connection refused/);
+      assert.ok(after.status?.lastDeliveryTime);
+      assert.equal(after.status?.lastSuccessTime, undefined);
+      watch.abort();
+      // Three failures within the flush interval: one or two status writes, not one per failure.
+      assert.ok(writes >= 1 && writes <= 2, `${writes} status writes`);
+    } finally {
+      await operator.stop();
+    }
+  });
+});
