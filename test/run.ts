@@ -6,14 +6,38 @@
 // A bare word keeps only the test files whose path contains it; a word starting
 // with "-" and everything after "--" goes to `node --test` (so use the
 // `--flag=value` form, e.g. `npm test -- --test-name-pattern=operator`).
+//
+// Two phases on the one control plane of the run. First every test file but
+// the apiserver-fault ones, concurrently. Then the files whose path contains
+// "faults-apiserver", one at a time and alone on the control plane, since they
+// stop and start the kube-apiserver under every client. Only that second phase
+// gets EVENT_XMLRPC_TEST_CONTROL, the base URL of a control endpoint the runner
+// serves on 127.0.0.1 (a random token in the path keeps other local processes out):
+//
+//   POST $EVENT_XMLRPC_TEST_CONTROL/apiserver/stop    204 once kube-apiserver has exited (SIGTERM: it
+//                                                     closes its port at once and ends open watches
+//                                                     when it exits; SIGKILL after 5 s)
+//   POST $EVENT_XMLRPC_TEST_CONTROL/apiserver/start   204 once it serves /readyz again:
+//                                                     same port, etcd, certificates and flags
+//
+// Any failure answers 500 with the reason as text. Requests are handled one at
+// a time. An apiserver left stopped is started again by the runner after
+// MAX_APISERVER_DOWN_MS, and before the next file or the end of the run.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { globSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { applyCrds, buildBinaries } from './controlplane/bootstrap.js';
 import { ControlPlane } from './controlplane/control-plane.js';
 import { CLUSTER_ENV, writeClusterInfo } from './support/cluster.js';
 
 const root = path.resolve(import.meta.dirname, '..');
+/** Test files that run after all others, one at a time, with the apiserver control endpoint. */
+const ALONE = ['faults-apiserver'];
+const CONTROL_ENV = 'EVENT_XMLRPC_TEST_CONTROL';
+const MAX_APISERVER_DOWN_MS = 30_000;
 const say = (line: string): void => void process.stderr.write(`[test] ${line}\n`);
 
 const { unit, filters, nodeTestArgs } = parseArgs(process.argv.slice(2));
@@ -24,6 +48,7 @@ if (files.length === 0) {
 }
 
 let cp: ControlPlane | undefined;
+let control: ApiServerControl | undefined;
 let tests: ChildProcess | undefined;
 let stopped: Promise<void> | undefined;
 let exitCode: number | undefined;
@@ -31,6 +56,7 @@ let exitCode: number | undefined;
 /** Every path out goes through here; the first caller's code wins (a signal, then the tests ending). */
 async function shutdown(code: number): Promise<never> {
   exitCode ??= code;
+  control?.close();
   stopped ??= cp?.stop().catch((err: unknown) => say(`stopping the control plane: ${String(err)}`));
   await stopped;
   process.exit(exitCode);
@@ -54,7 +80,16 @@ try {
     writeClusterInfo(infoFile, cp);
     env[CLUSTER_ENV] = infoFile;
   }
-  const code = await timed('tests', () => runTests(files, nodeTestArgs, env));
+  const alone = unit ? [] : files.filter((file) => ALONE.some((pattern) => file.includes(pattern)));
+  const together = files.filter((file) => !alone.includes(file));
+  let code = 0;
+  if (together.length) code = await timed('tests', () => runTests(together, nodeTestArgs, env));
+  for (const file of alone) {
+    control ??= await serveApiServerControl(cp!);
+    const ended = await timed(`tests alone: ${file}`, () => runTests([file], nodeTestArgs, { ...env, [CONTROL_ENV]: control!.url }));
+    await control.ensureRunning();
+    code ||= ended;
+  }
   await shutdown(code);
 } catch (err) {
   say(err instanceof Error ? (err.stack ?? err.message) : String(err));
@@ -92,4 +127,66 @@ function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv):
     tests.on('error', reject);
     tests.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
   });
+}
+
+/** The control endpoint of the second phase: stops and starts the one kube-apiserver. */
+interface ApiServerControl {
+  url: string;
+  /** Starts the apiserver if a test left it stopped. */
+  ensureRunning(): Promise<void>;
+  close(): void;
+}
+
+async function serveApiServerControl(cp: ControlPlane): Promise<ApiServerControl> {
+  const token = randomBytes(16).toString('hex');
+  let queue: Promise<unknown> = Promise.resolve();
+  let down = false;
+  let watchdog: NodeJS.Timeout | undefined;
+
+  const serially = (op: () => Promise<void>): Promise<void> => {
+    const result = queue.then(op);
+    queue = result.catch(() => {});
+    return result;
+  };
+  const start = async (): Promise<void> => {
+    clearTimeout(watchdog);
+    if (!down) return;
+    await cp.startApiServer();
+    down = false;
+  };
+  const stop = async (): Promise<void> => {
+    if (down) return;
+    say('kube-apiserver: stopping (asked by a test)');
+    await cp.stopApiServer();
+    down = true;
+    watchdog = setTimeout(() => {
+      say(`kube-apiserver: down for ${MAX_APISERVER_DOWN_MS / 1000}s, starting it again`);
+      serially(start).catch((err: unknown) => say(`starting kube-apiserver: ${String(err)}`));
+    }, MAX_APISERVER_DOWN_MS);
+  };
+
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const action = req.method === 'POST' && req.url?.startsWith(`/${token}/`) ? req.url.slice(token.length + 2) : '';
+    const op = action === 'apiserver/stop' ? stop : action === 'apiserver/start' ? start : undefined;
+    if (!op) {
+      res.writeHead(404).end();
+      return;
+    }
+    serially(op).then(
+      () => res.writeHead(204).end(),
+      (err: unknown) => res.writeHead(500, { 'content-type': 'text/plain' }).end(String(err)),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/${token}`,
+    ensureRunning: () => serially(start),
+    close() {
+      clearTimeout(watchdog);
+      server.close();
+      server.closeAllConnections();
+    },
+  };
 }

@@ -24,7 +24,8 @@ export class WorkQueue {
 
   constructor(options: WorkQueueOptions = {}) {
     this.baseDelayMs = options.baseDelayMs ?? 5;
-    this.maxDelayMs = options.maxDelayMs ?? 300_000;
+    // client-go caps at 1000 s; a minute keeps recovery after an API outage quick.
+    this.maxDelayMs = options.maxDelayMs ?? 60_000;
   }
 
   add(key: string): void {

@@ -1,5 +1,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
+import { parseDuration } from '../core/duration.js';
+import { Pause } from './pause.js';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {
@@ -20,6 +22,12 @@ export interface InformerOptions<T> {
   log: Logger;
   /** Watches are closed by the server after a random 5..10 minutes, as client-go does. */
   minWatchSeconds?: number;
+  /**
+   * A watch that received nothing (not even a bookmark) for this long is
+   * dropped and watched again. Default: $EVENT_XMLRPC_WATCH_SILENCE_TIMEOUT
+   * (a duration: 500ms, 5s, 2m; meant for tests) or SILENT_WATCH_MS.
+   */
+  silentWatchMs?: number;
 }
 
 /** Read access to a cache of objects. */
@@ -36,6 +44,13 @@ export interface InformerHandlers<T> {
 const MAX_BACKOFF_MS = 30_000;
 // Bookmarks arrive about once a minute; a stream silent for longer than this is dead.
 const SILENT_WATCH_MS = 150_000;
+const WATCH_SILENCE_ENV = 'EVENT_XMLRPC_WATCH_SILENCE_TIMEOUT';
+
+/** SILENT_WATCH_MS, unless $EVENT_XMLRPC_WATCH_SILENCE_TIMEOUT holds a positive duration. */
+function defaultSilentWatchMs(): number {
+  const ms = parseDuration(process.env[WATCH_SILENCE_ENV] ?? '') ?? 0;
+  return ms > 0 ? ms : SILENT_WATCH_MS;
+}
 
 /**
  * List, then watch from the list's resourceVersion with bookmarks, keeping a
@@ -50,7 +65,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   private abort: AbortController | undefined;
   private stopped = false;
   private failures = 0;
-  private cancelSleep: (() => void) | undefined;
+  private readonly pause = new Pause();
   private synced!: () => void;
   readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
   isSynced = false;
@@ -58,7 +73,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   constructor(private readonly options: InformerOptions<T>) {
     this.watcher = new Watch(options.kubeConfig);
     // Watch has no setter for its inactivity timeout, and its 30 s default would drop quiet watches.
-    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = SILENT_WATCH_MS;
+    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.silentWatchMs ?? defaultSilentWatchMs();
   }
 
   on(handlers: InformerHandlers<T>): void {
@@ -80,7 +95,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   stop(): void {
     this.stopped = true;
     this.abort?.abort();
-    this.cancelSleep?.();
+    this.pause.cancel();
   }
 
   private async run(): Promise<void> {
@@ -98,7 +113,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
         }
         const delay = backoff(this.failures++);
         this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error: errorText(err), retryInMs: delay });
-        await this.sleep(delay);
+        await this.pause.sleep(delay);
       }
     }
   }
@@ -172,18 +187,6 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
           this.abort = abort;
           if (this.stopped) abort.abort();
         }, reject);
-    });
-  }
-
-  /** A backoff pause that stop() cuts short. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.cancelSleep = done;
     });
   }
 

@@ -24,6 +24,7 @@ import {
   type Observation,
 } from '../core/lease.js';
 import { errorText, statusCode } from './informer.js';
+import { Pause } from './pause.js';
 
 /** The pod's name (POD_NAME, from the downward API) or the host name, plus a random part: two processes never share one. */
 export function leaderIdentity(env: NodeJS.ProcessEnv = process.env): string {
@@ -66,7 +67,7 @@ export class LeaderElector {
   private leading = false;
   private stopped = false;
   private loop: Promise<void> | undefined;
-  private cancelSleep: (() => void) | undefined;
+  private readonly pause = new Pause();
   private lastSeenHolder: string | undefined;
 
   constructor(private readonly options: LeaderElectionOptions) {
@@ -101,7 +102,7 @@ export class LeaderElector {
   /** Stops trying and renewing; if we hold the Lease, releases it. Never calls onStoppedLeading. */
   async stopAndRelease(): Promise<void> {
     this.stopped = true;
-    this.cancelSleep?.();
+    this.pause.cancel();
     await this.loop;
     if (!this.leading) return;
     this.leading = false;
@@ -129,14 +130,14 @@ export class LeaderElector {
         renewedAt = startedAt;
         break;
       }
-      await this.sleep(jittered(retryPeriodMs));
+      await this.pause.sleep(jittered(retryPeriodMs));
     }
     this.leading = true;
     if (this.stopped) return; // stopAndRelease() hands it back
     callbacks.onStartedLeading();
 
     while (!this.stopped) {
-      await this.sleep(retryPeriodMs);
+      await this.pause.sleep(retryPeriodMs);
       // One renewal: tried every RetryPeriod until it succeeds or RenewDeadline has passed.
       for (;;) {
         if (this.stopped) return;
@@ -159,7 +160,7 @@ export class LeaderElector {
           callbacks.onStoppedLeading(reason);
           return;
         }
-        await this.sleep(Math.min(retryPeriodMs, renewedAt + renewDeadlineMs - performance.now()));
+        await this.pause.sleep(Math.min(retryPeriodMs, renewedAt + renewDeadlineMs - performance.now()));
       }
     }
   }
@@ -262,18 +263,6 @@ export class LeaderElector {
     // A 409 is the optimistic concurrency doing its job: someone else wrote first.
     const level = code === 409 ? 'debug' : 'warn';
     this.options.log.log(level, `leader election: ${what}`, { identity: this.identity, lease: this.lock, error: errorText(err) });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    if (this.stopped || ms <= 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.cancelSleep = done;
-    });
   }
 }
 

@@ -1,0 +1,258 @@
+// Faults between the operator and the kube-apiserver: the apiserver process
+// stopped and started again mid-stream, a watch connection gone silent, and
+// status writes that lose the race against another client (409 Conflict).
+//
+// test/run.ts runs this file after every other one, alone on the control
+// plane, and gives it EVENT_XMLRPC_TEST_CONTROL to stop and start the
+// kube-apiserver (see its header comment).
+import assert from 'node:assert/strict';
+import { writeFile, mkdtemp } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
+import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
+import { kubeconfigYaml } from '../controlplane/control-plane.js';
+import { newNamespace, testCluster } from '../support/cluster.js';
+import { createSubscriber, getObject, listRaises, raiseEvent, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
+import { spawnOperator, type OperatorProcess } from '../support/operator.js';
+import { startTcpProxy } from '../support/tcp-proxy.js';
+import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+
+const CONTROL_ENV = 'EVENT_XMLRPC_TEST_CONTROL';
+
+/** Asks the test runner to stop or start the one kube-apiserver of the run. */
+async function apiserver(action: 'stop' | 'start'): Promise<void> {
+  const base = process.env[CONTROL_ENV];
+  if (!base) throw new Error(`${CONTROL_ENV} is not set: run this file through test/run.ts, which runs it alone after the others`);
+  const res = await fetch(`${base}/apiserver/${action}`, { method: 'POST' });
+  if (res.status !== 204) throw new Error(`apiserver ${action}: HTTP ${res.status} ${await res.text()}`);
+}
+
+/** Requests per raise name (its "raise" param) at a raw peer. */
+function countByRaise(peer: RawPeer): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const request of peer.requests) {
+    const raise = /<name>raise<\/name>\n<value><string>([^<]+)</.exec(request.body.toString('utf8'))?.[1] ?? '?';
+    counts.set(raise, (counts.get(raise) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** The operator's log lines (JSON) whose message is `message`. */
+function logged(operator: OperatorProcess, message: string): Array<Record<string, unknown>> {
+  return operator.lines.flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      return entry.message === message ? [entry] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+const raiseNamed = (namespace: string, event: string, name: string) =>
+  raiseEvent(namespace, { event, params: [{ name: 'raise', string: name }], syncMode: true }, name);
+
+describe('kube-apiserver faults', () => {
+  it('kube-apiserver stopped and started again mid-stream: no raise is lost', async (t) => {
+    const BEFORE = 12; // below --max-per-subscriber's 16: all of them in flight at the slow subscriber at once
+    const AFTER = 12;
+    const OUTAGE_MS = 3_000;
+    const namespace = await newNamespace('faults-apiserver');
+    const fast = await startRawPeer(() => XMLRPC_OK);
+    const slow = await startRawPeer(() => XMLRPC_OK, { delayMs: 1_500 });
+    let operator: OperatorProcess | undefined;
+    try {
+      operator = await spawnOperator(['--namespace', namespace, '--sync-mode']);
+      await operator.started;
+      await createSubscriber(namespace, 'fast', { event: 'E_OUTAGE', socket: `xmlrpc:127.0.0.1:${fast.port}:m` });
+      await createSubscriber(namespace, 'slow', { event: 'E_OUTAGE', socket: `xmlrpc:127.0.0.1:${slow.port}:m` });
+      await Promise.all([waitForReady(namespace, 'fast'), waitForReady(namespace, 'slow')]);
+
+      const names = Array.from({ length: BEFORE + AFTER }, (_, i) => `r-${String(i).padStart(2, '0')}`);
+      for (const name of names.slice(0, BEFORE)) await raiseNamed(namespace, 'E_OUTAGE', name);
+      // Every raise so far is at the slow subscriber, unanswered: in flight when the apiserver goes.
+      await slow.waitFor(BEFORE, 10_000);
+      const inFlight = (await listRaises(namespace)).filter((r) => !TERMINAL.has(r.status?.phase ?? '')).length;
+
+      // The apiserver closes its port at once; it ends the open watches only when it exits (SIGKILL after 5 s).
+      const down = Date.now();
+      await apiserver('stop');
+      const stopTook = Date.now() - down;
+      try {
+        // The operator notices (its watches fail and back off); the slow subscriber answers meanwhile.
+        await waitFor(async () => logged(operator!, 'list/watch failed; retrying').length, (n) => (n > 0 ? n : undefined), 10_000);
+        const left = OUTAGE_MS - (Date.now() - down);
+        if (left > 0) await sleep(left); // the outage itself: a fault of fixed length
+        assert.equal(operator.child.exitCode, null, 'the operator is still running with the apiserver gone');
+      } finally {
+        await apiserver('start');
+      }
+      const up = Date.now();
+
+      for (const name of names.slice(BEFORE)) await raiseNamed(namespace, 'E_OUTAGE', name);
+      const final = await waitFor(
+        () => listRaises(namespace),
+        (raises) => (raises.length === names.length && raises.every((r) => TERMINAL.has(r.status?.phase ?? '')) ? raises : undefined),
+        60_000,
+      );
+      const settled = Date.now();
+
+      assert.equal(inFlight, BEFORE, 'every raise created before the stop was in flight when it stopped');
+      for (const raise of final) {
+        const { status } = raise;
+        assert.equal(status?.phase, 'Delivered', `${raise.metadata.name}: ${JSON.stringify(status)}`);
+        assert.deepEqual(
+          (status?.deliveries ?? []).map((d) => [d.subscriber, d.outcome, d.httpStatus]).sort(),
+          [['fast', 'Delivered', 200], ['slow', 'Delivered', 200]],
+          `${raise.metadata.name}: one result per subscriber`,
+        );
+      }
+      const counts = [countByRaise(fast), countByRaise(slow)];
+      for (const name of names) {
+        for (const [i, peer] of ['fast', 'slow'].entries()) assert.ok((counts[i]!.get(name) ?? 0) >= 1, `${name} reached ${peer}`);
+      }
+      const duplicates = counts.flatMap((c) => [...c.values()]).reduce((sum, n) => sum + n - 1, 0);
+      const watchFailures = logged(operator, 'list/watch failed; retrying').length;
+      const reconcileFailures = logged(operator, 'reconcile failed; retrying with backoff').length;
+      t.diagnostic(
+        `apiserver down ${((up - down) / 1000).toFixed(1)} s (stop ${(stopTook / 1000).toFixed(1)} s, start included) with ${inFlight} raises in flight; ` +
+          `all ${names.length} terminal ${((settled - up) / 1000).toFixed(1)} s after it was back; ` +
+          `${watchFailures} list/watch retries, ${reconcileFailures} reconcile retries logged; ${duplicates} duplicate deliveries`,
+      );
+      assert.ok(reconcileFailures > 0, 'status writes of the raises in flight failed during the outage, and were retried');
+      assert.equal(duplicates, 0, 'one operator process, no restart: nothing delivered twice');
+    } finally {
+      await operator?.kill();
+      await fast.close();
+      await slow.close();
+    }
+  });
+
+  it('a silent watch (connection frozen by a proxy) is dropped and made again within the silence timeout', async (t) => {
+    const SILENCE_MS = 3_000;
+    const { info } = testCluster();
+    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(info.server).port) });
+    const peer = await startRawPeer(() => XMLRPC_OK);
+    const namespace = await newNamespace('faults-silent-watch');
+    let operator: OperatorProcess | undefined;
+    try {
+      // The apiserver's certificate is valid for 127.0.0.1: the proxy's address matches it too.
+      const kubeconfig = path.join(await mkdtemp(path.join(os.tmpdir(), 'event-xmlrpc-proxy-')), 'kubeconfig');
+      await writeFile(
+        kubeconfig,
+        kubeconfigYaml({ server: `https://127.0.0.1:${proxy.port}`, caFile: info.caFile }, { name: 'event-xmlrpc-operator', token: info.operatorToken }),
+        { mode: 0o600 },
+      );
+      operator = await spawnOperator(['--namespace', namespace, '--sync-mode'], {
+        KUBECONFIG: kubeconfig,
+        EVENT_XMLRPC_WATCH_SILENCE_TIMEOUT: `${SILENCE_MS}ms`,
+      });
+      await operator.started;
+      await createSubscriber(namespace, 'sub', { event: 'E_SILENT', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
+      await waitForReady(namespace, 'sub');
+      await raiseNamed(namespace, 'E_SILENT', 'before');
+      assert.equal((await waitForRaise(namespace, 'before', 10_000)).status?.phase, 'Delivered', 'delivered through the proxy');
+
+      const acceptedBefore = proxy.accepted;
+      const frozen = proxy.freeze();
+      const frozenAt = Date.now();
+      assert.ok(frozen >= 2, `the operator's two watches (Subscribers, EventRaises) were open through the proxy: ${frozen} frozen`);
+      await raiseNamed(namespace, 'E_SILENT', 'after');
+      const raise = await waitForRaise(namespace, 'after', SILENCE_MS + 10_000);
+      const tookMs = Date.now() - frozenAt;
+      // Nothing leaks: the operator closes every frozen connection (aborted watches; idle keep-alive ones time out).
+      await waitFor(async () => proxy.frozenClosedByClient, (n) => (n === frozen ? n : undefined), 20_000);
+      const allClosedMs = Date.now() - frozenAt;
+
+      assert.equal(raise.status?.phase, 'Delivered');
+      assert.equal(countByRaise(peer).get('after'), 1);
+      assert.ok(proxy.accepted > acceptedBefore, 'the operator connected again');
+      // Detection takes up to SILENCE_MS after the last byte, then a re-watch; the rest is margin for a loaded machine.
+      assert.ok(tookMs < SILENCE_MS + 5_000, `the raise created after the freeze was processed ${tookMs} ms later`);
+      t.diagnostic(
+        `${frozen} connections frozen; the raise created after the freeze was terminal ${tookMs} ms later ` +
+          `(silence timeout ${SILENCE_MS} ms); all frozen ones closed by the operator ${allClosedMs} ms after the freeze; ` +
+          `${proxy.accepted - acceptedBefore} new connections since the freeze`,
+      );
+    } finally {
+      await operator?.kill();
+      await peer.close();
+      await proxy.close();
+    }
+  });
+
+  it('status writes that hit 409 Conflict (another client keeps changing labels) are retried: written once, complete, delivered once', async (t) => {
+    const namespace = await newNamespace('faults-conflict');
+    const fast = await startRawPeer(() => XMLRPC_OK);
+    const slow = await startRawPeer(() => XMLRPC_OK, { delayMs: 1_500 });
+    let operator: OperatorProcess | undefined;
+    try {
+      // Debug logging: the controller logs each conflict there, with the apiserver's message.
+      operator = await spawnOperator(['--namespace', namespace, '--sync-mode', '--log-level=debug']);
+      await operator.started;
+      const httpPort = logged(operator, 'operator started')[0]?.httpPort;
+      await createSubscriber(namespace, 'fast', { event: 'E_CONFLICT', socket: `xmlrpc:127.0.0.1:${fast.port}:m` });
+      await createSubscriber(namespace, 'slow', { event: 'E_CONFLICT', socket: `xmlrpc:127.0.0.1:${slow.port}:m` });
+      await Promise.all([waitForReady(namespace, 'fast'), waitForReady(namespace, 'slow')]);
+
+      const conflicts = () =>
+        logged(operator!, 'reconcile failed; retrying with backoff').filter(
+          (e) => e.controller === 'eventraise' && e.name === 'contested' && String(e.error).includes('the object has been modified'),
+        ).length;
+      const objects = KubernetesObjectApi.makeApiClient(testCluster().admin);
+      const created = await raiseNamed(namespace, 'E_CONFLICT', 'contested');
+      let bumps = 0;
+      let stop = false;
+      // Back to back while the slow delivery runs, so that the operator's writes (progress after 1 s, then
+      // the terminal one) find a newer resourceVersion; once one did, every 50 ms, so that a retry can win.
+      const updater = (async () => {
+        while (!stop) {
+          await objects.patch(
+            { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata: { namespace, name: 'contested', labels: { bump: String(bumps + 1) } } },
+            undefined,
+            undefined,
+            'faults-test',
+            undefined,
+            PatchStrategy.MergePatch,
+          );
+          bumps++;
+          if (conflicts() > 0) await sleep(50);
+        }
+      })();
+      let final: EventRaise;
+      try {
+        final = await waitForRaise(namespace, 'contested', 30_000);
+      } finally {
+        stop = true;
+        await updater;
+      }
+      const after = await getObject<EventRaise>(namespace, 'eventraises', 'contested');
+
+      assert.ok(conflicts() >= 1, 'at least one status write of the raise hit 409 Conflict');
+      assert.equal(final.status?.phase, 'Delivered', JSON.stringify(final.status));
+      assert.deepEqual([final.status?.matched, final.status?.delivered, final.status?.failed], [2, 2, 0]);
+      assert.deepEqual(
+        (final.status?.deliveries ?? []).map((d) => [d.subscriber, d.outcome, d.attempts]).sort(),
+        [['fast', 'Delivered', 1], ['slow', 'Delivered', 1]],
+      );
+      assert.equal(final.status?.conditions?.find((c) => c.type === 'Complete')?.status, 'True');
+      assert.equal(countByRaise(fast).get('contested'), 1, 'delivered once to fast');
+      assert.equal(countByRaise(slow).get('contested'), 1, 'delivered once to slow');
+      assert.equal(after.metadata.labels?.bump, String(bumps), "the operator's status writes left the other client's labels alone");
+      const metrics = httpPort ? await (await fetch(`http://127.0.0.1:${String(httpPort)}/metrics`)).text() : '';
+      const errorsMetric = /^event_xmlrpc_reconcile_errors_total\{kind="eventraise"\} (\d+)/m.exec(metrics)?.[1];
+      t.diagnostic(
+        `${bumps} label updates by another client during the delivery; ${conflicts()} status writes hit 409 ` +
+          `(event_xmlrpc_reconcile_errors_total{kind="eventraise"} ${errorsMetric ?? '?'}); ` +
+          `resourceVersion ${created.metadata.resourceVersion} at create, ${after.metadata.resourceVersion} at the end`,
+      );
+    } finally {
+      await operator?.kill();
+      await fast.close();
+      await slow.close();
+    }
+  });
+});

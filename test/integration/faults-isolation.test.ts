@@ -1,0 +1,228 @@
+// One stuck subscriber must not delay the others: a healthy subscriber of the
+// same event gets every sync raise at once while a black hole holds the
+// requests meant for it, and the stuck subscriber holds at most
+// --max-per-subscriber sockets. Real sockets, no mocks; timestamps are taken
+// at the peers, in this process, with the raise creation times.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import net from 'node:net';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'node:test';
+import type { EventRaise } from '../../src/api/types.js';
+import { parseCommandLine } from '../../src/config.js';
+import type { Operator } from '../../src/operator.js';
+import { newNamespace } from '../support/cluster.js';
+import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
+import { startOperator } from '../support/operator.js';
+import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+
+const RAISES = 10;
+/** Creation to arrival at the healthy peer, for each raise: generous, and far below STUCK_TIMEOUT. */
+const MAX_LATENCY_MS = 2_000;
+/** Connect and response timeout: the black hole's requests stay pending for the whole test. */
+const STUCK_TIMEOUT = '30s';
+const SYN_BLACKHOLE = fileURLToPath(new URL('../peers/syn_blackhole.py', import.meta.url));
+
+/** The raise name each test puts in a param, read back from a request body. */
+function raiseOf(body: Buffer): string | undefined {
+  return /<name>raise<\/name>\n<value><string>([^<]+)</.exec(body.toString('utf8'))?.[1];
+}
+
+/** A raw peer answering XML-RPC OK that stamps each request with its arrival time. */
+async function startHealthyPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
+  const arrivals = new Map<string, number>();
+  const peer = await startRawPeer((request) => {
+    const raise = raiseOf(request.body);
+    if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
+    return XMLRPC_OK;
+  });
+  return { peer, arrivals };
+}
+
+/** Accepts connections and never answers; counts the ones open at once. */
+async function startCountingBlackhole(): Promise<{ port: number; open(): number; maxOpen(): number; accepted(): number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let maxOpen = 0;
+  let accepted = 0;
+  const server = net.createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    maxOpen = Math.max(maxOpen, sockets.size);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    open: () => sockets.size,
+    maxOpen: () => maxOpen,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** test/peers/syn_blackhole.py: a listening port whose full accept queue drops every SYN. */
+async function startSynBlackhole(): Promise<{ port: number; filled: number; close(): Promise<void> }> {
+  const child = spawn('python3', [SYN_BLACKHOLE], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  const [port, filled] = await new Promise<[number, number]>((resolve, reject) => {
+    child.once('error', reject);
+    exited.then(([code]) => reject(new Error(`syn_blackhole.py exited with ${String(code)}`)), reject);
+    createInterface({ input: child.stdout! }).once('line', (line) => {
+      const match = /^blackhole (\d+) (\d+)$/.exec(line);
+      if (match) resolve([Number(match[1]), Number(match[2])]);
+      else reject(new Error(`syn_blackhole.py said: ${line}`));
+    });
+  });
+  return {
+    port,
+    filled,
+    close: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill();
+      await exited;
+    },
+  };
+}
+
+/** Resolves 'hangs' if a plain connect neither completes nor fails within `ms`. */
+function plainConnect(port: number, ms: number): Promise<'hangs' | 'connected' | string> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const timer = setTimeout(() => finish('hangs'), ms);
+    function finish(result: string) {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    }
+    socket.once('connect', () => finish('connected'));
+    socket.once('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message));
+  });
+}
+
+/**
+ * Subscribers "healthy" and "stuck" of one event, RAISES sync raises created
+ * one after the other; returns each raise's creation time (taken just before
+ * the create call).
+ */
+async function raiseToBoth(namespace: string, healthyPort: number, stuckPort: number): Promise<Map<string, number>> {
+  await createSubscriber(namespace, 'healthy', { event: 'E_ISOLATION', socket: `xmlrpc:127.0.0.1:${healthyPort}:m` });
+  await createSubscriber(namespace, 'stuck', { event: 'E_ISOLATION', socket: `xmlrpc:127.0.0.1:${stuckPort}:m` });
+  await Promise.all([waitForReady(namespace, 'healthy'), waitForReady(namespace, 'stuck')]);
+  const created = new Map<string, number>();
+  for (let i = 0; i < RAISES; i++) {
+    const name = `r-${String(i).padStart(2, '0')}`;
+    created.set(name, Date.now());
+    await raiseEvent(namespace, { event: 'E_ISOLATION', params: [{ name: 'raise', string: name }], syncMode: true }, name);
+  }
+  return created;
+}
+
+/** Waits for every raise at the healthy peer, then checks each one's latency. */
+async function assertEachArrivedQuickly(t: { diagnostic(msg: string): void }, created: Map<string, number>, healthy: { peer: RawPeer; arrivals: Map<string, number> }): Promise<void> {
+  await healthy.peer.waitFor(RAISES, 15_000);
+  const latencies = [...created].map(([name, at]) => {
+    const arrived = healthy.arrivals.get(name);
+    assert.ok(arrived !== undefined, `${name} reached the healthy subscriber`);
+    return [name, arrived - at] as const;
+  });
+  const slow = latencies.filter(([, ms]) => ms > MAX_LATENCY_MS);
+  assert.deepEqual(slow, [], `every raise reached the healthy subscriber within ${MAX_LATENCY_MS} ms of its creation`);
+  const ms = latencies.map(([, v]) => v);
+  t.diagnostic(`healthy subscriber: creation-to-arrival latency min ${Math.min(...ms)} ms, max ${Math.max(...ms)} ms over ${RAISES} raises`);
+}
+
+/** Sync raises whose stuck subscriber has not answered: Pending, with the healthy result already recorded. */
+function waitForPendingOnStuck(namespace: string): Promise<EventRaise[]> {
+  return waitFor(
+    () => listRaises(namespace),
+    (raises) =>
+      raises.length === RAISES &&
+      raises.every(
+        (r) =>
+          !TERMINAL.has(r.status?.phase ?? '') &&
+          r.status?.deliveries?.length === 1 &&
+          r.status.deliveries[0]?.subscriber === 'healthy' &&
+          r.status.deliveries[0].outcome === 'Delivered',
+      )
+        ? raises
+        : undefined,
+    15_000,
+  );
+}
+
+// A graceful stop waits (up to --shutdown-grace, where the operator has it) for the
+// raises in flight, and the black hole's never finish: the tests end without that wait.
+const noGrace = parseCommandLine(['--shutdown-grace=100ms'], {}, 'test').kind === 'run' ? ['--shutdown-grace=100ms'] : [];
+const stuckFlags = ['--sync-mode', `--connect-timeout=${STUCK_TIMEOUT}`, `--response-timeout=${STUCK_TIMEOUT}`, ...noGrace];
+
+describe('fault isolation between subscribers', () => {
+  it('a subscriber that accepts and never answers does not delay the healthy one', async (t) => {
+    const namespace = await newNamespace('faults-silent');
+    const healthy = await startHealthyPeer();
+    const stuck = await startRawPeer(() => null);
+    let operator: Operator | undefined;
+    try {
+      operator = await startOperator(namespace, stuckFlags);
+      const created = await raiseToBoth(namespace, healthy.peer.port, stuck.port);
+      await assertEachArrivedQuickly(t, created, healthy);
+      // The stuck subscriber has every request and answers none: they are all still pending.
+      await stuck.waitFor(RAISES, 5_000);
+      await waitForPendingOnStuck(namespace);
+      assert.equal(stuck.requests.length, RAISES);
+    } finally {
+      await operator?.stop();
+      await healthy.peer.close();
+      await stuck.close();
+    }
+  });
+
+  it('a subscriber whose SYNs are dropped (full accept queue) does not delay the healthy one', async (t) => {
+    const namespace = await newNamespace('faults-syn');
+    const healthy = await startHealthyPeer();
+    const blackhole = await startSynBlackhole();
+    let operator: Operator | undefined;
+    try {
+      // The fault is real: a plain connect neither completes nor is refused (1.5 s covers the first SYN retransmit).
+      assert.equal(await plainConnect(blackhole.port, 1_500), 'hangs', `connect to the black hole (accept queue filled with ${blackhole.filled})`);
+      operator = await startOperator(namespace, stuckFlags);
+      const created = await raiseToBoth(namespace, healthy.peer.port, blackhole.port);
+      await assertEachArrivedQuickly(t, created, healthy);
+      await waitForPendingOnStuck(namespace);
+    } finally {
+      await operator?.stop();
+      await healthy.peer.close();
+      await blackhole.close();
+    }
+  });
+
+  it('--max-per-subscriber=3: a stuck subscriber holds at most 3 sockets, the healthy one gets all raises', async (t) => {
+    const namespace = await newNamespace('faults-cap');
+    const healthy = await startHealthyPeer();
+    const stuck = await startCountingBlackhole();
+    let operator: Operator | undefined;
+    try {
+      operator = await startOperator(namespace, [...stuckFlags, '--max-per-subscriber=3']);
+      const created = await raiseToBoth(namespace, healthy.peer.port, stuck.port);
+      await assertEachArrivedQuickly(t, created, healthy);
+      // Once every raise recorded its healthy result (a progress write, >= 1 s after the start), the
+      // stuck subscriber has had all the time it needs to receive more than 3 connections if the cap leaked.
+      await waitFor(async () => stuck.open(), (open) => (open === 3 ? true : undefined), 5_000);
+      await waitForPendingOnStuck(namespace);
+      assert.equal(stuck.maxOpen(), 3, 'never more than 3 connections open at once at the stuck subscriber');
+      assert.equal(stuck.accepted(), 3, 'the other 7 requests wait for a slot');
+      t.diagnostic(`stuck subscriber: ${stuck.accepted()} connections accepted, at most ${stuck.maxOpen()} open at once`);
+    } finally {
+      await operator?.stop();
+      await healthy.peer.close();
+      await stuck.close();
+    }
+  });
+});
