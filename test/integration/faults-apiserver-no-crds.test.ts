@@ -1,0 +1,49 @@
+// The operator started against a cluster without its CRDs: one line, exit 1.
+// Runs alone after the other files (the runner's second phase), because it
+// removes a CRD, and every object of that kind with it, for a moment.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { testCluster, writeKubeconfigFile } from '../support/cluster.js';
+import { waitFor } from '../support/objects.js';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const CRD_FILE = fileURLToPath(new URL('../../crds/eventraises.eventxmlrpc.io.yaml', import.meta.url));
+
+function runOperator(kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--http-port=0'], { env: { ...process.env, KUBECONFIG: kubeconfig } });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe('startup without the CRDs', () => {
+  it('says which CRD is missing and how to install it, in one line, exit 1', async () => {
+    const crds = testCluster().admin.makeApiClient(ApiextensionsV1Api);
+    const name = 'eventraises.eventxmlrpc.io';
+    await crds.deleteCustomResourceDefinition({ name });
+    try {
+      await waitFor(
+        () => crds.readCustomResourceDefinition({ name }).then(() => 200, (err: { code?: number }) => err.code),
+        (code) => (code === 404 ? code : undefined),
+      );
+      const { code, stderr } = await runOperator(await writeKubeconfigFile('admin'));
+      assert.equal(code, 1);
+      assert.equal(stderr.trim().split('\n').length, 1, stderr);
+      assert.match(stderr, /^event-xmlrpc-operator: CRD eventraises\.eventxmlrpc\.io not installed on https:\/\/127\.0\.0\.1:\d+: kubectl apply -f crds\/$/m);
+    } finally {
+      const [crd] = loadAllYaml(readFileSync(CRD_FILE, 'utf8')) as KubernetesObject[];
+      await KubernetesObjectApi.makeApiClient(testCluster().admin).create(crd!);
+      await waitFor(
+        () => crds.readCustomResourceDefinition({ name }),
+        (c) => (c.status?.conditions?.some((x) => x.type === 'Established' && x.status === 'True') ? c : undefined),
+      );
+    }
+  });
+});
