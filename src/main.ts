@@ -71,3 +71,6 @@ function lostLeadership(reason: string): never {
 }
 
 process.exitCode = await main();
+// Everything the operator started is stopped by now; should a stray handle keep
+// the event loop alive, leave anyway (unref: this timer alone keeps nothing alive).
+setTimeout(() => process.exit(), 2_000).unref();

@@ -4,7 +4,7 @@ import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource,
 import type { OperatorConfig } from './config.js';
 import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.js';
 import { Controller } from './controller/controller.js';
-import { HealthTracker } from './controller/health-tracker.js';
+import { HEALTH_FLUSH_MS, HealthTracker } from './controller/health-tracker.js';
 import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
 import { RaiseReconciler, type RaiseObserver } from './controller/raise-reconciler.js';
 import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
@@ -13,13 +13,10 @@ import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
 import { ApiClient, StartupError } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
+import { Informer, errorText, keyOf, type ObjectCache } from './kube/informer.js';
 import { LeaderElector, leaderIdentity } from './kube/leader-election.js';
 import { ProbeServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
-
-/** A Subscriber's delivery health is written at most this often. */
-export const HEALTH_FLUSH_MS = 5_000;
 
 export interface OperatorDeps {
   kubeConfig: KubeConfig;
@@ -46,6 +43,7 @@ export class Operator {
   private readonly health = new HealthTracker();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
+  private readonly dispatcher: Dispatcher;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
   private readonly informers: Array<Informer<Subscriber> | Informer<EventRaise>> = [];
@@ -74,6 +72,9 @@ export class Operator {
       connectTimeoutMs: config.connectTimeoutMs,
       responseTimeoutMs: config.responseTimeoutMs,
     });
+    this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) =>
+      this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace: subscriberKey.split('/')[0] }),
+    );
 
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
     const subscribers = namespaces.map((ns) => this.informer<Subscriber>(SUBSCRIBERS, ns));
@@ -107,9 +108,7 @@ export class Operator {
     const raiseReconciler = new RaiseReconciler({
       cache: cacheOf(raises),
       index: this.index,
-      dispatcher: new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) =>
-        this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace: subscriberKey.split('/')[0] }),
-      ),
+      dispatcher: this.dispatcher,
       api: this.api,
       defaults: {
         syncMode: config.syncMode,
@@ -173,8 +172,8 @@ export class Operator {
     for (const informer of this.informers) informer.start();
     const synced = Promise.all(this.informers.map((i) => i.hasSynced)).then(() => true);
     if (!(await Promise.race([synced, this.stopping.then(() => false)]))) return;
-    if (this.elector) this.elector.start({ onStartedLeading: () => this.lead(), onStoppedLeading: (reason) => this.abdicate(reason) });
-    else this.lead();
+    if (this.elector) this.elector.start({ onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => this.abdicate(reason) });
+    else void this.lead();
     this.ready = true;
     this.deps.log.info('operator started', {
       server: this.api.server,
@@ -214,21 +213,48 @@ export class Operator {
       if (drained) log.info('stopping: raises in flight finished', fields);
       else log.warn('stopping: shutdown grace over with raises still in flight; they will be delivered again', fields);
     }
+    // Nothing is sent any more before the Lease goes to another instance.
+    this.dispatcher.close();
+    this.sender.close();
     await Promise.all(this.controllers.map((c) => c.stop()));
     for (const informer of this.informers) informer.stop();
     await this.elector?.stopAndRelease();
     this.setLeading(false);
-    this.sender.close();
     await this.recorder.flush();
     await this.probes.close();
   }
 
   /** Leadership acquired (or no election): the workers start. */
-  private lead(): void {
+  private async lead(): Promise<void> {
     if (this.stopped) return;
-    if (this.elector) this.deps.log.info('leader election: acquired', { identity: this.elector.identity, lease: this.elector.lock });
+    if (this.elector) {
+      this.deps.log.info('leader election: acquired', { identity: this.elector.identity, lease: this.elector.lock });
+      await this.readTerminalRaises();
+      if (this.stopped) return;
+    }
     this.setLeading(true);
     for (const controller of this.controllers) controller.start();
+  }
+
+  /** One fresh LIST of the raises as leadership starts (see RaiseReconciler.rememberTerminal). */
+  private async readTerminalRaises(): Promise<void> {
+    const namespaces = this.deps.config.namespaces.length ? this.deps.config.namespaces : [undefined];
+    for (let failures = 0; !this.stopped; failures++) {
+      try {
+        for (const namespace of namespaces) {
+          let page: string | undefined;
+          do {
+            const list = await this.api.list<EventRaise>(EVENT_RAISES, namespace, page);
+            this.raiseReconciler.rememberTerminal(list.items);
+            page = list.metadata?.continue || undefined;
+          } while (page);
+        }
+        return;
+      } catch (err) {
+        this.deps.log.warn('leader election: reading the raises failed; retrying', { error: errorText(err) });
+        await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** failures, 5_000)));
+      }
+    }
   }
 
   /** Leadership lost: no reconcile starts any more, at once; the caller must exit (main.ts). */

@@ -4,6 +4,7 @@ import { EVENT_RAISES, REDELIVER_ANNOTATION, type DeliveryRecord, type EventRais
 import { rfc3339 } from '../core/conditions.js';
 import { validateEvent } from '../core/event-params.js';
 import { encodeMethodCall } from '../core/method-call.js';
+import { truncate } from '../core/text.js';
 import { resolveDeliveryPolicy, type DeliveryPolicy } from '../core/retry-policy.js';
 import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../core/raise-status.js';
 import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.js';
@@ -42,8 +43,17 @@ interface Job {
   /** The object our last progress write returned: the base of the next write. */
   latest?: EventRaise;
   recordedAtLastWrite: number;
+  lastWriteAt: number;
   /** The eventxmlrpc.io/redeliver value this job answers, for a finished raise delivered again. */
   redelivery?: string;
+  /** Results a redelivery keeps that status.deliveries no longer lists (it is capped). */
+  unlisted?: { delivered: number; failed: number };
+}
+
+/** The redeliver annotation's value when the raise has not answered it yet. */
+function pendingRedelivery(raise: EventRaise): string | undefined {
+  const value = raise.metadata.annotations?.[REDELIVER_ANNOTATION];
+  return value !== undefined && value !== raise.status?.redelivered ? value : undefined;
 }
 
 /**
@@ -82,6 +92,19 @@ export class RaiseReconciler implements Reconciler {
   }
 
   /**
+   * Takes terminal raises from a fresh read as written: a replica that becomes
+   * leader may hold a cache that lags the previous leader's last writes, and
+   * must not deliver those raises again meanwhile.
+   */
+  rememberTerminal(raises: readonly EventRaise[]): void {
+    for (const raise of raises) {
+      if (isTerminal(raise.status)) {
+        this.finished.set(`${raise.metadata.namespace}/${raise.metadata.name}`, { uid: raise.metadata.uid ?? '', redelivered: raise.status?.redelivered });
+      }
+    }
+  }
+
+  /**
    * For a clean stop: raises not started yet stay Pending for the next
    * operator; raises in flight finish. Resolves once none is in flight.
    */
@@ -94,67 +117,64 @@ export class RaiseReconciler implements Reconciler {
   async reconcile(key: string): Promise<ReconcileResult | void> {
     const [namespace = '', name = ''] = key.split('/');
     const raise = this.deps.cache.get(namespace, name);
-    const uid = raise?.metadata.uid ?? '';
     if (!raise) {
       this.forgetJob(key);
       this.finished.delete(key);
       return;
     }
+    const uid = raise.metadata.uid ?? '';
     const done = this.finished.get(key);
     if (done?.uid === uid) {
       // The cache has not caught up with our terminal write yet.
       if (!isTerminal(raise.status) || raise.status?.redelivered !== done.redelivered) return;
       this.finished.delete(key);
     }
-    if (this.jobs.get(key)?.uid !== uid) this.jobs.delete(key);
-    const redeliver = raise.metadata.annotations?.[REDELIVER_ANNOTATION];
-    if (isTerminal(raise.status) && !this.jobs.has(key)) {
-      const invalid = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []).length > 0;
-      if (redeliver === undefined || redeliver === raise.status?.redelivered || invalid) return this.afterFinished(raise);
-      if (this.draining) return;
-      this.jobs.set(key, this.start(key, raise, raise.status?.startTime ?? rfc3339(this.deps.now()), redeliver));
-    }
-
-    const base = {
-      generation: raise.metadata.generation ?? 1,
-      previous: raise.status,
-      startTime: raise.status?.startTime ?? rfc3339(this.deps.now()),
-      now: this.deps.now(),
-    };
-    const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
-    if (problems.length > 0) return this.finish(key, raise, invalidStatus({ ...base, problems }));
+    if (this.jobs.has(key) && this.jobs.get(key)!.uid !== uid) this.forgetJob(key); // deleted and created again
 
     let job = this.jobs.get(key);
     if (!job) {
+      const redelivery = isTerminal(raise.status) ? pendingRedelivery(raise) : undefined;
+      if (isTerminal(raise.status) && redelivery === undefined) return this.afterFinished(raise);
       if (this.draining) return;
-      job = this.start(key, raise, base.startTime);
+      const base = this.statusBase(raise, redelivery !== undefined);
+      const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
+      if (problems.length > 0) return redelivery === undefined ? this.finish(key, raise, invalidStatus({ ...base, problems })) : undefined;
+      job = this.start(key, raise, base.startTime, redelivery);
       if (job.subscribers.length === 0) return this.finish(key, raise, noSubscribersStatus({ ...base, event: raise.spec.event }));
       this.jobs.set(key, job);
     }
-    base.startTime = job.startTime;
+    const base = { ...this.statusBase(raise, job.redelivery !== undefined), startTime: job.startTime };
 
     if (job.pending > 0) {
       // A redelivery keeps the raise's terminal status until it has a new one.
       if (!job.sync || job.redelivery !== undefined || job.records.size === job.recordedAtLastWrite) return;
-      const wait = job.startedAt + PROGRESS_WRITE_MS - Date.now();
+      const wait = Math.max(job.startedAt, job.lastWriteAt) + PROGRESS_WRITE_MS - Date.now();
       if (wait > 0) return { requeueAfterMs: wait };
       const status = syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] });
-      job.latest = await this.write(job.latest ?? raise, status);
+      job.latest = await this.writeFor(job, raise, status);
       job.recordedAtLastWrite = job.records.size;
+      job.lastWriteAt = Date.now();
       return;
     }
 
-    if (job.redelivery !== undefined) base.previous = { ...raise.status, completionTime: undefined };
     const status = job.sync
-      ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] })
+      ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()], unlisted: job.unlisted })
       : asyncStatus({ ...base, matched: job.subscribers.length, written: job.written, notWritten: job.notWritten });
-    if (job.redelivery !== undefined) status.redelivered = job.redelivery;
-    try {
-      return await this.finish(key, job.latest ?? raise, status);
-    } catch (err) {
-      job.latest = undefined; // a conflict: retry on top of what the cache holds then
-      throw err;
-    }
+    const written = await this.writeFor(job, raise, status);
+    this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
+    this.forgetJob(key);
+    this.reportFinished(key, raise, written.status ?? status);
+  }
+
+  /** What every status of this raise starts from; a redelivery gets a new completionTime. */
+  private statusBase(raise: EventRaise, redelivery: boolean) {
+    const now = this.deps.now();
+    return {
+      generation: raise.metadata.generation ?? 1,
+      previous: redelivery ? { ...raise.status, completionTime: undefined } : raise.status,
+      startTime: raise.status?.startTime ?? rfc3339(now),
+      now,
+    };
   }
 
   /**
@@ -168,10 +188,16 @@ export class RaiseReconciler implements Reconciler {
     // Results recorded by an interrupted earlier run stand: at-least-once, not again-for-all.
     const recorded = sync ? (raise.status?.deliveries ?? []) : [];
     const records = new Map(recorded.map((r) => [r.subscriber, r]));
+    let unlisted: Job['unlisted'];
     if (redelivery !== undefined && recorded.length > 0) {
       const failed = new Set(recorded.filter((r) => r.outcome === 'Failed').map((r) => r.subscriber));
       matched = matched.filter((s) => failed.has(s.name));
       for (const s of matched) records.delete(s.name);
+      const listedDelivered = recorded.length - failed.size;
+      unlisted = {
+        delivered: Math.max((raise.status?.delivered ?? 0) - listedDelivered, 0),
+        failed: Math.max((raise.status?.failed ?? 0) - failed.size, 0),
+      };
     }
     const todo = matched.filter((s) => !records.has(s.name));
     const job: Job = {
@@ -185,7 +211,9 @@ export class RaiseReconciler implements Reconciler {
       notWritten: 0,
       pending: todo.length,
       recordedAtLastWrite: records.size,
+      lastWriteAt: 0,
       redelivery,
+      unlisted,
     };
     const bodies = new Map<string, string>();
     for (const subscriber of todo) {
@@ -212,32 +240,49 @@ export class RaiseReconciler implements Reconciler {
       this.deps.requeue(key);
     };
     const logResult = (result: DispatchResult) => {
-      this.deps.observer.delivered(subscriber, raise, result);
       const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: subscriber.target.url, ...result };
       if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
       else this.deps.log.warn('delivery failed', fields);
+      this.deps.observer.delivered(subscriber, raise, result);
     };
+    // A throwing logger or observer must neither crash the process nor leave the raise waiting.
     if (job.sync) {
-      void delivery.result.then((result) => {
-        logResult(result);
-        job.records.set(subscriber.name, toRecord(subscriber, result));
-        settle();
-      });
+      void delivery.result
+        .then((result) => {
+          job.records.set(subscriber.name, toRecord(subscriber, result));
+          logResult(result);
+        })
+        .catch((err: unknown) => this.deps.log.error('after a delivery', { namespace, name: raiseName, error: String(err) }))
+        .finally(settle);
     } else {
       void delivery.written.then((written) => {
         if (written) job.written++;
         else job.notWritten++;
         settle();
       });
-      void delivery.result.then(logResult);
+      void delivery.result.then(logResult).catch((err: unknown) => this.deps.log.error('after a delivery', { namespace, name: raiseName, error: String(err) }));
     }
   }
 
+  /** Writes a terminal status for a raise with no deliveries in flight. */
   private async finish(key: string, raise: EventRaise, status: EventRaiseStatus): Promise<void> {
     const written = await this.write(raise, status);
-    this.forgetJob(key);
     this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
-    this.deps.observer.finished(raise, status);
+    this.forgetJob(key);
+    this.reportFinished(key, raise, written.status ?? status);
+  }
+
+  /** Writes on top of the job's last progress write; a conflict makes the next try start from the cache. */
+  private async writeFor(job: Job, raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
+    try {
+      return await this.write(job.latest ?? raise, status);
+    } catch (err) {
+      job.latest = undefined;
+      throw err;
+    }
+  }
+
+  private reportFinished(key: string, raise: EventRaise, status: EventRaiseStatus): void {
     const [namespace, name] = key.split('/');
     this.deps.log.info('raise finished', {
       namespace,
@@ -248,6 +293,7 @@ export class RaiseReconciler implements Reconciler {
       delivered: status.delivered,
       failed: status.failed,
     });
+    this.deps.observer.finished(raise, status);
   }
 
   /** A finished raise with spec.ttlSecondsAfterFinished is deleted once that time has passed. */
@@ -267,6 +313,10 @@ export class RaiseReconciler implements Reconciler {
   }
 
   private async write(raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
+    // A terminal status answers the redeliver annotation present when it is written, so
+    // that only a value set afterwards asks for another delivery.
+    const redeliver = raise.metadata.annotations?.[REDELIVER_ANNOTATION];
+    if (isTerminal(status) && redeliver !== undefined) status = { ...status, redelivered: redeliver };
     if (isDeepStrictEqual(status, raise.status)) return raise;
     return this.deps.api.replaceStatus(EVENT_RAISES, raise, status);
   }
@@ -286,11 +336,4 @@ function toRecord(subscriber: SubscriberEntry, result: DispatchResult): Delivery
   if (result.faultString !== undefined) record.faultString = truncate(result.faultString);
   if (result.error !== undefined) record.error = truncate(result.error);
   return record;
-}
-
-/** Server-supplied text is kept short: a raise's status must stay far below the object size limit. */
-const MAX_TEXT = 1024;
-
-function truncate(text: string): string {
-  return text.length <= MAX_TEXT ? text : `${text.slice(0, MAX_TEXT - 1)}…`;
 }

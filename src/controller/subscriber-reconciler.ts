@@ -48,6 +48,7 @@ export class SubscriberReconciler implements Reconciler {
       expire === undefined
         ? undefined
         : { expireSeconds: expire, createdAt: subscriber.metadata.creationTimestamp ?? rfc3339(now), renewal: subscriber.metadata.annotations?.[RENEW_ANNOTATION] };
+    const health = this.deps.health.due(key, now.getTime());
     const status = subscriberStatus({
       generation,
       event: subscriber.spec?.event ?? '',
@@ -55,21 +56,22 @@ export class SubscriberReconciler implements Reconciler {
       parsed,
       host,
       expiry,
-      health: this.deps.health.get(key) ?? healthOf(subscriber.status),
+      health: health ?? healthOf(subscriber.status),
       previous: subscriber.status,
       now,
     });
     if (!isDeepStrictEqual(status, subscriber.status)) {
       await this.deps.api.replaceStatus(SUBSCRIBERS, subscriber, status);
       const ready = findCondition(status.conditions, READY);
-      this.deps.log.info('subscriber status written', { namespace, name, ready: ready?.status, reason: ready?.reason });
       const wasReady = findCondition(subscriber.status?.conditions, READY);
-      if (ready?.status === 'False' && (wasReady?.status !== 'False' || wasReady.reason !== ready.reason)) {
-        this.deps.notReady(subscriber, ready.reason, ready.message);
-      }
+      const changed = ready?.status !== wasReady?.status || ready?.reason !== wasReady?.reason;
+      this.deps.log.log(changed ? 'info' : 'debug', 'subscriber status written', { namespace, name, ready: ready?.status, reason: ready?.reason });
+      if (changed && ready?.status === 'False') this.deps.notReady(subscriber, ready.reason, ready.message);
     }
+    if (health) this.deps.health.published(key, now.getTime());
     const untilExpiry = status.expiresAt ? Date.parse(status.expiresAt) - now.getTime() : Infinity;
-    const recheck = Math.min(host.kind === 'notFound' ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity);
+    const untilHealth = this.deps.health.waitMs(key, now.getTime()) ?? Infinity;
+    const recheck = Math.min(host.kind === 'notFound' ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity, untilHealth);
     if (recheck !== Infinity) return { requeueAfterMs: recheck };
   }
 

@@ -66,14 +66,14 @@ export class WorkQueue {
     this.failures.delete(key);
   }
 
-  /** Waits for the next key; undefined once the queue is shut down and drained. */
+  /** Waits for the next key; undefined once the queue is shut down, whatever is still queued. */
   get(): Promise<string | undefined> {
+    if (this.shuttingDown) return Promise.resolve(undefined);
     const next = this.queue.values().next();
     if (!next.done) {
       this.queue.delete(next.value);
       return Promise.resolve(this.take(next.value));
     }
-    if (this.shuttingDown) return Promise.resolve(undefined);
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -77,10 +77,6 @@ export function isLeaseValid(observed: Observation, nowMs: number): boolean {
   return observed.atMs + observed.record.leaseDurationSeconds * 1000 > nowMs;
 }
 
-export function isHeldBy(observed: Observation | undefined, identity: string): boolean {
-  return observed !== undefined && observed.record.holderIdentity !== '' && observed.record.holderIdentity === identity;
-}
-
 /**
  * Whether `identity` may write itself into the lease: nobody holds it, or its
  * holder let it run out (by our clock), or it is already ours (a renewal).

@@ -29,15 +29,25 @@ interface Base {
 export const MAX_LISTED_DELIVERIES = 100;
 
 /** Sync mode: one record per matched subscriber; terminal once every matched subscriber has one. */
-export function syncStatus(input: Base & { matched: readonly string[]; records: readonly DeliveryRecord[] }): EventRaiseStatus {
+export function syncStatus(
+  input: Base & {
+    matched: readonly string[];
+    records: readonly DeliveryRecord[];
+    /** Results counted before whose entries the capped list no longer holds. */
+    unlisted?: { delivered: number; failed: number } | undefined;
+  },
+): EventRaiseStatus {
   const all = [...input.records].sort(failuresFirst);
-  const delivered = all.filter((d) => d.outcome === 'Delivered').length;
-  const failed = all.length - delivered;
-  const matched = input.matched.length;
+  const extraDelivered = input.unlisted?.delivered ?? 0;
+  const extraFailed = input.unlisted?.failed ?? 0;
+  const delivered = all.filter((d) => d.outcome === 'Delivered').length + extraDelivered;
+  const failed = all.length - (delivered - extraDelivered) + extraFailed;
+  const matched = input.matched.length + extraDelivered + extraFailed;
+  const total = all.length + extraDelivered + extraFailed;
   const recorded = new Set(all.map((d) => d.subscriber));
   const waiting = input.matched.filter((name) => !recorded.has(name)).length;
   const deliveries = all.slice(0, MAX_LISTED_DELIVERIES);
-  const listed = all.length > deliveries.length ? `; deliveries lists ${deliveries.length} of ${all.length}, failures first` : '';
+  const listed = total > deliveries.length ? `; deliveries lists ${deliveries.length} of ${total}, failures first` : '';
   if (waiting > 0) {
     return build(input, 'Pending', { matched, delivered, failed, deliveries }, {
       reason: 'Delivering',

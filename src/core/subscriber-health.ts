@@ -1,5 +1,6 @@
 import type { SubscriberHealth } from '../api/types.js';
 import { rfc3339 } from './conditions.js';
+import { truncate } from './text.js';
 
 /** Folds one delivery outcome into a subscriber's health. */
 export function recordDelivery(previous: SubscriberHealth, outcome: { ok: boolean; error?: string; at: Date }): SubscriberHealth {
@@ -11,7 +12,7 @@ export function recordDelivery(previous: SubscriberHealth, outcome: { ok: boolea
   return {
     ...previous,
     lastDeliveryTime: at,
-    lastError: (outcome.error ?? 'failed').slice(0, 1024),
+    lastError: truncate(outcome.error ?? 'failed'),
     consecutiveFailures: (previous.consecutiveFailures ?? 0) + 1,
   };
 }

@@ -1,7 +1,10 @@
 import { isRetryable, retryDelayMs, type RetryPolicy } from '../core/retry-policy.js';
 import type { DeliveryTarget } from '../core/socket.js';
 import type { DeliveryResult, HttpSender } from './http-sender.js';
+import { Pause } from '../pause.js';
 import { KeyedLimiter } from './keyed-limiter.js';
+
+const NOT_SENT: DeliveryResult = { outcome: 'Failed', written: false, error: 'not sent: the operator is stopping', durationMs: 0 };
 
 export interface DispatchOptions {
   policy: RetryPolicy;
@@ -32,6 +35,8 @@ export interface Dispatch {
  */
 export class Dispatcher {
   private readonly limiter: KeyedLimiter;
+  private readonly pause = new Pause();
+  private closed = false;
 
   constructor(
     private readonly sender: HttpSender,
@@ -47,24 +52,38 @@ export class Dispatcher {
     const started = performance.now();
 
     const result = (async (): Promise<DispatchResult> => {
-      for (let attempts = 1; ; attempts++) {
-        const attempt = await this.limiter.run(subscriberKey, () => {
-          const delivery = this.sender.send(target, body, options.responseTimeoutMs);
-          void delivery.written.then((w) => w && markWritten(true));
-          return delivery.result;
-        });
-        this.onAttempt(subscriberKey, attempt);
-        const again =
-          attempts <= options.policy.limit &&
-          isRetryable(attempt, options.policy) &&
-          (options.retryAfterWrite || !attempt.written);
-        if (!again) {
-          markWritten(false); // no-op when an attempt was written
-          return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
+      let attempts = 0;
+      try {
+        for (;;) {
+          attempts++;
+          const attempt = await this.limiter.run(subscriberKey, () => {
+            if (this.closed) return Promise.resolve(NOT_SENT);
+            const delivery = this.sender.send(target, body, options.responseTimeoutMs);
+            void delivery.written.then((w) => w && markWritten(true));
+            return delivery.result;
+          });
+          this.onAttempt(subscriberKey, attempt);
+          const again =
+            !this.closed &&
+            attempts <= options.policy.limit &&
+            isRetryable(attempt, options.policy) &&
+            (options.retryAfterWrite || !attempt.written);
+          if (!again) return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
+          await this.pause.sleep(retryDelayMs(options.policy, attempts, attempt.retryAfterMs));
+          if (this.closed) return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
         }
-        await new Promise((resolve) => setTimeout(resolve, retryDelayMs(options.policy, attempts, attempt.retryAfterMs)));
+      } catch (err) {
+        return { outcome: 'Failed', written: false, error: String(err), attempts, durationMs: Math.round(performance.now() - started) };
+      } finally {
+        markWritten(false); // no-op when an attempt was written
       }
     })();
     return { written, result };
+  }
+
+  /** Stops retrying: pending pauses end now, and no attempt starts after them. */
+  close(): void {
+    this.closed = true;
+    this.pause.cancel();
   }
 }

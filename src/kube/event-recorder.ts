@@ -2,6 +2,8 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
+import { microTime } from '../core/lease.js';
+import { truncate } from '../core/text.js';
 import { errorText } from './informer.js';
 
 export interface ObjectReference {
@@ -27,7 +29,6 @@ export const REPORTING_CONTROLLER = 'eventxmlrpc.io/operator';
 const SERIES_WINDOW_MS = 10 * 60_000;
 /** A series' count is written at most this often, so a storm of failures costs one PATCH per interval. */
 const SERIES_FLUSH_MS = 30_000;
-const MAX_NOTE = 1024;
 
 /**
  * Kubernetes Events (events.k8s.io/v1) about the operator's objects, for what
@@ -73,11 +74,11 @@ export class EventRecorder {
       open.timer ??= setTimeout(() => void this.writeSeries(open), SERIES_FLUSH_MS).unref();
       return;
     }
-    if (open?.timer) clearTimeout(open.timer);
+    if (open) void this.writeSeries(open); // the old series keeps the count it reached
     const eventName = `${regarding.name}.${randomBytes(8).toString('hex')}`;
     this.series.set(key, { eventName, namespace: regarding.namespace, count: 1, startedAt: now, lastObserved: now, patchedCount: 1 });
     this.prune(now);
-    await this.api.createNamespacedEvent({
+    await this.create(key, {
       namespace: regarding.namespace,
       body: {
         metadata: { name: eventName, namespace: regarding.namespace },
@@ -87,10 +88,20 @@ export class EventRecorder {
         action,
         reason,
         type: 'Warning',
-        note: note.length > MAX_NOTE ? `${note.slice(0, MAX_NOTE - 1)}…` : note,
+        note: truncate(note),
         regarding,
       },
     });
+  }
+
+  /** Creates the Event of a new series; a series whose Event could not be created is dropped. */
+  private async create(key: string, body: Parameters<EventsV1Api['createNamespacedEvent']>[0]): Promise<void> {
+    try {
+      await this.api.createNamespacedEvent(body);
+    } catch (err) {
+      this.series.delete(key);
+      throw err;
+    }
   }
 
   private async writeSeries(series: Series): Promise<void> {
@@ -115,9 +126,4 @@ export class EventRecorder {
       if (now - s.startedAt >= SERIES_WINDOW_MS && !s.timer) this.series.delete(key);
     }
   }
-}
-
-/** metav1.MicroTime: RFC 3339 with microseconds. */
-function microTime(date: Date): string {
-  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }

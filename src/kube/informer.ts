@@ -1,7 +1,7 @@
 import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { parseDuration } from '../core/duration.js';
-import { Pause } from './pause.js';
+import { Pause } from '../pause.js';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {

@@ -24,7 +24,7 @@ import {
   type Observation,
 } from '../core/lease.js';
 import { errorText, statusCode } from './informer.js';
-import { Pause } from './pause.js';
+import { Pause } from '../pause.js';
 
 /** The pod's name (POD_NAME, from the downward API) or the host name, plus a random part: two processes never share one. */
 export function leaderIdentity(env: NodeJS.ProcessEnv = process.env): string {

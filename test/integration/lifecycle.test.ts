@@ -109,6 +109,38 @@ describe('lifecycle', () => {
     }
   });
 
+  it('eventxmlrpc.io/redeliver: a value present at the first finish asks nothing more; with nobody to deliver to, NoSubscribers stays', async () => {
+    const namespace = await newNamespace('redeliver-edges');
+    const peer = await startRawPeer(() => XMLRPC_OK);
+    const operator = await startOperator(namespace, ['--sync-mode']);
+    try {
+      await createSubscriber(namespace, 'one', { event: 'E', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
+      await waitForReady(namespace, 'one');
+      const copied = (await custom().createNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace,
+        plural: 'eventraises',
+        body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata: { name: 'copied', annotations: { 'eventxmlrpc.io/redeliver': 'old' } }, spec: { event: 'E' } },
+      })) as EventRaise;
+      const done = await waitForRaise(namespace, copied.metadata.name!);
+      assert.deepEqual([done.status?.phase, done.status?.redelivered], ['Delivered', 'old']);
+
+      const nobody = await raiseEvent(namespace, { event: 'E_NOBODY' });
+      await waitForRaise(namespace, nobody.metadata.name!);
+      await annotate(namespace, 'eventraises', nobody.metadata.name!, { 'eventxmlrpc.io/redeliver': 'again' });
+      const after = await waitFor(
+        () => getObject<EventRaise>(namespace, 'eventraises', nobody.metadata.name!),
+        (r) => (r.status?.redelivered === 'again' ? r : undefined),
+      );
+      assert.deepEqual([after.status?.phase, after.status?.matched], ['NoSubscribers', 0]);
+      assert.equal(peer.requests.length, 1, 'the copied annotation did not deliver the raise a second time');
+    } finally {
+      await operator.stop();
+      await peer.close();
+    }
+  });
+
   it("a Subscriber's status carries its delivery health, written coalesced", async () => {
     const namespace = await newNamespace('health');
     const refused = await refusedPort();

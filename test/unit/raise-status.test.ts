@@ -58,7 +58,14 @@ describe('syncStatus', () => {
     assert.match(status.conditions?.[0]?.message ?? '', /deliveries lists 100 of 1000, failures first/);
   });
 
-  it('keeps lastTransitionTime while the condition status stays the same', () => {
+  it('counts results the capped list no longer holds (a redelivery of a large raise)', () => {
+    const status = syncStatus({ ...base, matched: ['a', 'b'], records: [record('a', 'Delivered'), record('b', 'Failed')], unlisted: { delivered: 148, failed: 2 } });
+    assert.deepEqual([status.matched, status.delivered, status.failed], [152, 149, 3]);
+    assert.equal(status.phase, 'PartiallyDelivered');
+    assert.match(status.conditions?.[0]?.message ?? '', /deliveries lists 2 of 152/);
+  });
+
+    it('keeps lastTransitionTime while the condition status stays the same', () => {
     const first = syncStatus({ ...base, matched: ['a', 'b'], records: [] });
     const later = syncStatus({
       ...base,
