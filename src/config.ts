@@ -67,6 +67,11 @@ const FLAGS = {
 
 type FlagName = keyof typeof FLAGS;
 
+/** The User-Agent the operator sends unless --user-agent says otherwise. */
+export function defaultUserAgent(version: string): string {
+  return `event-xmlrpc-operator/${version}`;
+}
+
 export function usage(version: string): string {
   const lines = Object.entries(FLAGS).map(([name, f]) => {
     const arg = f.type === 'boolean' ? '[=true|false]' : f.type === 'duration' ? '=DURATION' : '=VALUE';
@@ -132,7 +137,7 @@ export function parseCommandLine(
       syncMode: bool(raw('sync-mode'), false, 'sync-mode'),
       useStructParam: bool(raw('use-struct-param'), false, 'use-struct-param'),
       namespaces: list(raw('namespace')),
-      userAgent: (raw('user-agent') as string | undefined) ?? `event-xmlrpc-operator/${version}`,
+      userAgent: (raw('user-agent') as string | undefined) ?? defaultUserAgent(version),
       connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
       responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),

@@ -11,9 +11,10 @@ import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
 import { WorkQueue } from './controller/work-queue.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
-import { ApiClient, StartupError } from './kube/api-client.js';
+import { ApiClient, StartupError, collectionPath } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { Informer, errorText, keyOf, type ObjectCache } from './kube/informer.js';
+import { errorText } from './kube/errors.js';
+import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
 import { LeaderElector, leaderIdentity } from './kube/leader-election.js';
 import { ProbeServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
@@ -299,7 +300,7 @@ export class Operator {
   private informer<T extends Subscriber | EventRaise>(resource: Resource, namespace: string | undefined): Informer<T> {
     return new Informer<T>({
       kubeConfig: this.deps.kubeConfig,
-      path: this.api.collectionPath(resource, namespace),
+      path: collectionPath(resource, namespace),
       list: (continueToken) => this.api.list<T>(resource, namespace, continueToken),
       log: this.deps.log,
     });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { errorText } from '../kube/informer.js';
+import { errorText } from '../kube/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, UsageError } from './errors.js';
 import { raise } from './raise.js';

@@ -1,4 +1,4 @@
-import { parseCommandLine } from '../config.js';
+import { defaultUserAgent } from '../config.js';
 import { renderRequest } from '../core/http-request.js';
 import { encodeMethodCall, InvalidEventError } from '../core/method-call.js';
 import { parseSocket } from '../core/socket.js';
@@ -46,14 +46,7 @@ export async function render(args: string[]): Promise<number> {
     if (err instanceof InvalidEventError) throw new CliError(`invalid event: ${err.message}`, 2);
     throw err;
   }
-  const userAgent = values['user-agent'] ?? operatorDefaultUserAgent();
+  const userAgent = values['user-agent'] ?? defaultUserAgent(VERSION);
   process.stdout.write(renderRequest(parsed.target, userAgent, body));
   return 0;
-}
-
-/** The User-Agent the operator sends when neither its flag nor its environment variable sets one. */
-function operatorDefaultUserAgent(): string {
-  const defaults = parseCommandLine([], {}, VERSION);
-  if (defaults.kind !== 'run') throw new Error('the operator has no default configuration');
-  return defaults.config.userAgent;
 }

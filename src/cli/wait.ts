@@ -1,7 +1,8 @@
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { EVENT_RAISES, type EventRaise } from '../api/types.js';
 import { isTerminal } from '../core/raise-status.js';
-import { statusCode } from '../kube/informer.js';
+import { collectionPath } from '../kube/api-client.js';
+import { statusCode } from '../kube/errors.js';
 
 export type WaitResult =
   | { kind: 'terminal'; raise: EventRaise }
@@ -28,7 +29,7 @@ const REWATCH_MS = 1000;
 export async function waitForTerminal(kubeConfig: KubeConfig, raise: EventRaise, timeoutMs: number): Promise<WaitResult> {
   const namespace = raise.metadata.namespace!;
   const name = raise.metadata.name!;
-  const path = `/apis/${EVENT_RAISES.group}/${EVENT_RAISES.version}/namespaces/${namespace}/${EVENT_RAISES.plural}`;
+  const path = collectionPath(EVENT_RAISES, namespace);
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
   const watch = new Watch(kubeConfig);
   const deadline = Date.now() + timeoutMs;

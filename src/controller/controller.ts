@@ -1,5 +1,5 @@
 import type { Logger } from 'winston';
-import { errorText, statusCode } from '../kube/informer.js';
+import { errorText, statusCode } from '../kube/errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { WorkQueue } from './work-queue.js';
 

@@ -1,12 +1,19 @@
 import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type Resource } from '../api/types.js';
-import { errorText, statusCode, type KubeObject, type ObjectList } from './informer.js';
+import { errorText, statusCode } from './errors.js';
+import type { KubeObject, ObjectList } from './informer.js';
 
 /** Loads KUBECONFIG, then ~/.kube/config, then the in-cluster service account. */
 export function loadKubeConfig(): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromDefault();
   return kc;
+}
+
+/** The URL path of a kind's objects, in one namespace or all. */
+export function collectionPath(resource: Resource, namespace: string | undefined): string {
+  const ns = namespace ? `/namespaces/${namespace}` : '';
+  return `/apis/${resource.group}/${resource.version}${ns}/${resource.plural}`;
 }
 
 export class StartupError extends Error {
@@ -47,11 +54,6 @@ export class ApiClient {
     if (missing.length) {
       throw new StartupError(`CRD ${missing.join(', ')} not installed on ${this.server}: kubectl apply -f crds/`);
     }
-  }
-
-  collectionPath(resource: Resource, namespace: string | undefined): string {
-    const ns = namespace ? `/namespaces/${namespace}` : '';
-    return `/apis/${resource.group}/${resource.version}${ns}/${resource.plural}`;
   }
 
   list<T>(resource: Resource, namespace: string | undefined, continueToken: string | undefined): Promise<ObjectList<T>> {

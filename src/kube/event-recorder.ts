@@ -4,7 +4,7 @@ import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { microTime } from '../core/lease.js';
 import { truncate } from '../core/text.js';
-import { errorText } from './informer.js';
+import { errorText } from './errors.js';
 
 export interface ObjectReference {
   apiVersion: string;

@@ -2,6 +2,7 @@ import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { parseDuration } from '../core/duration.js';
 import { Pause } from '../pause.js';
+import { errorText, statusCode } from './errors.js';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {
@@ -215,43 +216,12 @@ export function keyOf(obj: KubeObject): string {
   return `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 }
 
-export function statusCode(err: unknown): number | undefined {
-  const e = err as { statusCode?: number; code?: number | string } | undefined;
-  if (typeof e?.statusCode === 'number') return e.statusCode;
-  return typeof e?.code === 'number' ? e.code : undefined;
-}
-
-function isTimeout(err: unknown): boolean {
-  return (err as { name?: string })?.name === 'TimeoutError';
-}
-
-/** One line saying what went wrong: the API's own message where it sent one. */
-export function errorText(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  let body = (err as { body?: unknown }).body;
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      if (body) return `${firstLine(err.message)}: ${firstLine(body as string).slice(0, 200)}`;
-    }
-  }
-  const message = (body as { message?: unknown } | undefined)?.message;
-  if (typeof message === 'string') return message;
-  // client-node's ApiException puts "HTTP-Code: N\nMessage: text\nBody: ..." in its message.
-  const status = /^HTTP-Code: (\d+)\nMessage: (.*)$/m.exec(err.message);
-  if (status) return `HTTP ${status[1]} ${status[2]}`;
-  const cause = (err as { cause?: { message?: string } }).cause;
-  return firstLine(cause?.message ? `${err.message} (${cause.message})` : err.message);
-}
-
-function firstLine(text: string): string {
-  return text.split('\n')[0] ?? '';
-}
 
 function backoff(failures: number): number {
   const base = Math.min(1000 * 2 ** failures, MAX_BACKOFF_MS);
   return Math.round(base / 2 + Math.random() * (base / 2));
 }
 
-
+function isTimeout(err: unknown): boolean {
+  return (err as { name?: string })?.name === 'TimeoutError';
+}

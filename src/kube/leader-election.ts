@@ -23,7 +23,7 @@ import {
   type LeaseRecord,
   type Observation,
 } from '../core/lease.js';
-import { errorText, statusCode } from './informer.js';
+import { errorText, statusCode } from './errors.js';
 import { Pause } from '../pause.js';
 
 /** The pod's name (POD_NAME, from the downward API) or the host name, plus a random part: two processes never share one. */

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import winston from 'winston';
 import { SUBSCRIBERS, type Subscriber } from '../../src/api/types.js';
-import { ApiClient } from '../../src/kube/api-client.js';
+import { ApiClient, collectionPath } from '../../src/kube/api-client.js';
 import { Informer, type ObjectList } from '../../src/kube/informer.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { createSubscriber, waitFor } from '../support/objects.js';
@@ -15,7 +15,7 @@ function informerFor(namespace: string, list: (api: ApiClient, page: string | un
   const api = new ApiClient(testCluster().admin);
   return new Informer<Subscriber>({
     kubeConfig: testCluster().admin,
-    path: api.collectionPath(SUBSCRIBERS, namespace),
+    path: collectionPath(SUBSCRIBERS, namespace),
     list: (page) => list(api, page),
     log,
   });
