@@ -206,7 +206,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
         if (kind === 'update') h.update?.(obj, old!);
         else h[kind]?.(obj);
       } catch (err) {
-        this.options.log.error('informer handler failed', { error: errorText(err), object: keyOf(obj) });
+        this.options.log.error('informer handler failed', { namespace: obj.metadata?.namespace, name: obj.metadata?.name, error: errorText(err) });
       }
     }
   }
