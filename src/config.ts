@@ -13,6 +13,8 @@ export interface OperatorConfig {
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   perSubscriberConcurrency: number;
+  /** Raises delivered at once at most. */
+  maxRaisesInFlight: number;
   workers: number;
   logLevel: string;
   /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
@@ -49,6 +51,7 @@ const FLAGS = {
   'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', help: 'TCP connect timeout (default 5s)' },
   'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', help: 'time allowed for the response after the request is sent (default 15s)' },
   'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
+  'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', help: 'raises delivered at once at most; the others wait in order (default 128)' },
   workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
   'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
   'retry-limit': { env: 'EVENT_XMLRPC_RETRY_LIMIT', type: 'count', help: 'retries after a failed attempt, 0 for none (default 3)' },
@@ -141,6 +144,7 @@ export function parseCommandLine(
       connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
       responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
+      maxRaisesInFlight: count(raw('max-raises-in-flight'), 128, 'max-raises-in-flight'),
       workers: count(raw('workers'), 4, 'workers'),
       logLevel: (raw('log-level') as string | undefined) ?? 'info',
       httpPort: port(raw('http-port'), 8080, 'http-port'),

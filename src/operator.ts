@@ -116,6 +116,7 @@ export class Operator {
         useStructParam: config.useStructParam,
         delivery: { policy: config.retry, responseTimeoutMs: config.responseTimeoutMs },
       },
+      limits: { maxInFlight: config.maxRaisesInFlight },
       requeue: (key) => raiseQueue.add(key),
       observer: this.raiseObserver((key) => {
         // Health reaches the Subscriber's status in one write per key and interval, whatever the event rate.

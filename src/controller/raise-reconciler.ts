@@ -22,6 +22,15 @@ export interface RaiseObserver {
   finished(raise: EventRaise, status: EventRaiseStatus): void;
 }
 
+export interface RaiseLimits {
+  /**
+   * Raises delivered at once at most; the others wait their turn in creation
+   * order. It bounds memory and sockets under a flood, and the raises a crash
+   * can leave delivered but not yet recorded.
+   */
+  maxInFlight: number;
+}
+
 export interface RaiseDefaults {
   syncMode: boolean;
   useStructParam: boolean;
@@ -77,6 +86,7 @@ export class RaiseReconciler implements Reconciler {
       dispatcher: Dispatcher;
       api: ApiClient;
       defaults: RaiseDefaults;
+      limits: RaiseLimits;
       requeue: (key: string) => void;
       observer: RaiseObserver;
       now: () => Date;
@@ -85,6 +95,8 @@ export class RaiseReconciler implements Reconciler {
   ) {}
 
   private draining = false;
+  /** Raises waiting for an in-flight slot, in the order they asked. */
+  private readonly waiting = new Set<string>();
   private idleWaiters: Array<() => void> = [];
 
   get inFlight(): number {
@@ -118,6 +130,7 @@ export class RaiseReconciler implements Reconciler {
     const [namespace = '', name = ''] = key.split('/');
     const raise = this.deps.cache.get(namespace, name);
     if (!raise) {
+      this.leaveLine(key);
       this.forgetJob(key);
       this.finished.delete(key);
       return;
@@ -134,8 +147,11 @@ export class RaiseReconciler implements Reconciler {
     let job = this.jobs.get(key);
     if (!job) {
       const redelivery = isTerminal(raise.status) ? pendingRedelivery(raise) : undefined;
-      if (isTerminal(raise.status) && redelivery === undefined) return this.afterFinished(raise);
-      if (this.draining) return;
+      if (isTerminal(raise.status) && redelivery === undefined) {
+        this.leaveLine(key);
+        return this.afterFinished(raise);
+      }
+      if (this.draining || !this.mayStart(key)) return;
       const base = this.statusBase(raise, redelivery !== undefined);
       const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
       if (problems.length > 0) return redelivery === undefined ? this.finish(key, raise, invalidStatus({ ...base, problems })) : undefined;
@@ -307,8 +323,31 @@ export class RaiseReconciler implements Reconciler {
     this.deps.log.info('finished raise deleted after its ttl', { namespace: raise.metadata.namespace, name: raise.metadata.name, ttlSecondsAfterFinished: ttl });
   }
 
+  /** A raise starts when a slot is free and no older raise waits for one; else it joins the line. */
+  private mayStart(key: string): boolean {
+    const head = this.waiting.values().next();
+    if (this.jobs.size < this.deps.limits.maxInFlight && (head.done || head.value === key)) {
+      this.waiting.delete(key);
+      this.callNext(); // a further free slot goes to the next in line
+      return true;
+    }
+    this.waiting.add(key);
+    return false;
+  }
+
+  private leaveLine(key: string): void {
+    if (this.waiting.delete(key)) this.callNext();
+  }
+
+  /** Re-queues the raise at the head of the line when a slot is free; it starts in its next reconcile. */
+  private callNext(): void {
+    const head = this.waiting.values().next();
+    if (!head.done && this.jobs.size < this.deps.limits.maxInFlight) this.deps.requeue(head.value);
+  }
+
   private forgetJob(key: string): void {
     this.jobs.delete(key);
+    this.callNext();
     if (this.jobs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
   }
 
