@@ -72,7 +72,7 @@ function watchOnce(
       controller?.abort();
       resolve(end);
     };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), deadline - Date.now());
+    const timer = setTimeout(() => finish({ kind: 'timeout' }), Math.max(0, deadline - Date.now()));
 
     const onEvent = (type: string, obj: EventRaise & { code?: number }) => {
       switch (type) {
@@ -112,7 +112,7 @@ function watchOnce(
 /** The promise's value, or undefined if the deadline comes first. */
 async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), deadline - Date.now())));
+  const expired = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))));
   try {
     return await Promise.race([promise, expired]);
   } finally {

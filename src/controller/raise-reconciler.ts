@@ -176,10 +176,7 @@ export class RaiseReconciler implements Reconciler {
     const status = job.sync
       ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()], unlisted: job.unlisted })
       : asyncStatus({ ...base, matched: job.subscribers.length, written: job.written, notWritten: job.notWritten });
-    const written = await this.writeFor(job, raise, status);
-    this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
-    this.forgetJob(key);
-    this.reportFinished(key, raise, written.status ?? status);
+    return this.finish(key, raise, status, job);
   }
 
   /** What every status of this raise starts from; a redelivery gets a new completionTime. */
@@ -280,9 +277,9 @@ export class RaiseReconciler implements Reconciler {
     }
   }
 
-  /** Writes a terminal status for a raise with no deliveries in flight. */
-  private async finish(key: string, raise: EventRaise, status: EventRaiseStatus): Promise<void> {
-    const written = await this.write(raise, status);
+  /** Writes a terminal status, on top of the job's last progress write when there is a job. */
+  private async finish(key: string, raise: EventRaise, status: EventRaiseStatus, job?: Job): Promise<void> {
+    const written = job ? await this.writeFor(job, raise, status) : await this.write(raise, status);
     this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
     this.forgetJob(key);
     this.reportFinished(key, raise, written.status ?? status);

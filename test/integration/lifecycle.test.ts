@@ -52,24 +52,30 @@ describe('lifecycle', () => {
   it('spec.ttlSecondsAfterFinished: the finished raise is deleted after it', async () => {
     const namespace = await newNamespace('ttl');
     const operator = await startOperator(namespace);
+    // What happened to the raise, in order, as a watch saw it: it may be gone before a poll sees it finished.
+    const seen: string[] = [];
+    const watch = await new Watch(testCluster().admin).watch(
+      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises`,
+      {},
+      (type: string, obj: EventRaise) => {
+        if (obj.metadata?.name === 'short-lived') seen.push(type === 'DELETED' ? 'deleted' : (obj.status?.phase ?? 'new'));
+      },
+      () => {},
+    );
     try {
       const keep = await raiseEvent(namespace, { event: 'E_NOBODY' });
-      const raise = (await custom().createNamespacedCustomObject({
+      await custom().createNamespacedCustomObject({
         group: GROUP,
         version: VERSION,
         namespace,
         plural: 'eventraises',
         body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata: { name: 'short-lived' }, spec: { event: 'E_NOBODY', ttlSecondsAfterFinished: 1 } },
-      })) as EventRaise;
-      const finished = await waitForRaise(namespace, raise.metadata.name!);
-      assert.equal(finished.status?.phase, 'NoSubscribers');
-      await waitFor(
-        () => getObject<EventRaise>(namespace, 'eventraises', 'short-lived').then(() => 200, (err: { code?: number }) => err.code),
-        (code) => (code === 404 ? code : undefined),
-        10_000,
-      );
-      assert.equal((await getObject<EventRaise>(namespace, 'eventraises', keep.metadata.name!)).status?.phase, 'NoSubscribers', 'no ttl: kept');
+      });
+      await waitFor(async () => seen, (s) => (s.includes('deleted') ? s : undefined), 10_000);
+      assert.deepEqual(seen.filter((phase, i) => phase !== seen[i - 1]), ['new', 'NoSubscribers', 'deleted'], 'finished first, then deleted');
+      assert.equal((await waitForRaise(namespace, keep.metadata.name!)).status?.phase, 'NoSubscribers', 'no ttl: kept');
     } finally {
+      watch.abort();
       await operator.stop();
     }
   });
