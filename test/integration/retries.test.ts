@@ -129,7 +129,7 @@ describe('retries', () => {
     assert.equal(done.status?.phase, 'Delivered');
     assert.equal(byName['slow-retries']?.attempts, 4);
     assert.ok(byName['slow-retries']!.durationMs >= 0.7 * (700 + 1400 + 2000));
-    assert.ok(healthyAfter < 1000, `the healthy subscriber got the event ${healthyAfter}ms after the raise`);
-    assert.ok(byName.healthy!.durationMs < 500);
+    assert.ok(healthyAfter < 2000, `the healthy subscriber got the event ${healthyAfter}ms after the raise (the other waits 4s in retries)`);
+    assert.ok(byName.healthy!.durationMs < 1000);
   });
 });
