@@ -97,19 +97,5 @@ export function relocate<T extends KubernetesObject>(objects: T[], moves: Record
 }
 
 /** HTTP status of a client-node error (undefined when it is not an API answer). */
-export function statusOf(err: unknown): number | undefined {
-  return (err as { code?: number }).code;
-}
-
-/** Retries `call` while the API answers 403 (RBAC objects just created reach the authorizer's cache a moment later). */
-export async function whenAllowed<T>(call: () => Promise<T>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await call();
-    } catch (err) {
-      if (statusOf(err) !== 403 || Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
+export { statusCode as statusOf } from '../../src/kube/errors.js';
+export { whenAllowed } from './allowed.js';

@@ -9,6 +9,8 @@ import winston from 'winston';
 import { parseCommandLine } from '../../src/config.js';
 import { Operator } from '../../src/operator.js';
 import { testCluster, writeKubeconfigFile } from './cluster.js';
+import { statusCode } from '../../src/kube/errors.js';
+import { whenAllowed } from './allowed.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
@@ -59,30 +61,19 @@ export async function grantLeaseRbac(namespace: string): Promise<void> {
   await api.create(binding);
   // RBAC takes effect asynchronously: wait until a read is answered 404 (no Lease yet) instead of 403.
   const leases = testCluster().operator.makeApiClient(CoordinationV1Api);
-  for (let i = 0; ; i++) {
-    try {
-      await leases.readNamespacedLease({ namespace, name: 'rbac-probe' });
-      return;
-    } catch (err) {
-      const code = (err as { code?: number }).code ?? 0;
-      if (code === 404) return;
-      if (code !== 403 || i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await whenAllowed(() =>
+    leases.readNamespacedLease({ namespace, name: 'rbac-probe' }).then(
+      () => undefined,
+      (err: unknown) => {
+        if (statusCode(err) !== 404) throw err;
+      },
+    ),
+  );
 }
 
 async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(kc);
-  for (let i = 0; ; i++) {
-    try {
-      await api.list('eventxmlrpc.io/v1alpha1', 'EventRaise', 'default');
-      return;
-    } catch (err) {
-      if (![403, 429].includes((err as { code?: number }).code ?? 0) || i > 100) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  await whenAllowed(() => api.list('eventxmlrpc.io/v1alpha1', 'EventRaise', 'default'), { retryOn: [403, 429] });
 }
 
 /** The operator in this process, watching `namespace` only, as the RBAC-bound operator user. */
