@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** The OpenSIPS captures in ../shared/spec/vectors beside the project (see their README). */
-export const VECTORS_DIR = fileURLToPath(new URL('../../../shared/spec/vectors/', import.meta.url));
+/** Requests captured from OpenSIPS 3.5.9, byte for byte (see the README beside them). */
+export const VECTORS_DIR = fileURLToPath(new URL('../fixtures/opensips-vectors/', import.meta.url));
 
 export interface RawRequest {
   requestLine: string;

@@ -4,7 +4,7 @@ import type { EventParam } from '../../src/core/event-params.js';
 import { InvalidEventError, encodeMethodCall } from '../../src/core/method-call.js';
 import { readVector } from '../support/vectors.js';
 
-// The inputs each capture in ../shared/spec/vectors was raised with (its README).
+// The inputs each capture in test/fixtures/opensips-vectors was raised with (its README).
 const CASES: Record<string, { event: string; params: EventParam[] }> = {
   no_params: { event: 'E_XMLRPC_TEST', params: [] },
   one_string: { event: 'E_XMLRPC_TEST', params: [{ name: 's', string: 'hello' }] },
