@@ -160,3 +160,24 @@ describe('KeyedLimiter', () => {
     assert.equal(probe.peak.get('k'), 3);
   });
 });
+
+describe('KeyedLimiter cancellation', () => {
+  it('a waiting task whose signal aborts leaves the line without running', async () => {
+    const limiter = new KeyedLimiter(1);
+    let release!: () => void;
+    const first = limiter.run('a', () => new Promise<string>((r) => (release = () => r('first'))));
+    const abort = new AbortController();
+    const ran: string[] = [];
+    const second = limiter.run('a', async () => void ran.push('second'), abort.signal);
+    const third = limiter.run('a', async () => void ran.push('third'));
+    assert.equal(limiter.queued('a'), 2);
+    abort.abort();
+    await assert.rejects(second, { name: 'NotStartedError' });
+    assert.equal(limiter.queued('a'), 1);
+    release();
+    assert.equal(await first, 'first');
+    await third;
+    assert.deepEqual(ran, ['third']);
+    assert.equal(limiter.busy('a'), false);
+  });
+});
