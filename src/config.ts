@@ -13,8 +13,12 @@ export interface OperatorConfig {
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   perSubscriberConcurrency: number;
-  /** Raises delivered at once at most. */
+  /** Raises running at once at most (parked raises not counted). */
   maxRaisesInFlight: number;
+  /** Raises of one namespace running at once at most. */
+  maxRaisesInFlightPerNamespace: number;
+  /** Raises of one namespace parked (each delivery waiting on its own subscriber) at once at most. */
+  maxParkedRaisesPerNamespace: number;
   workers: number;
   logLevel: string;
   /** Port of /metrics, /healthz and /readyz; 0 picks a free one. */
@@ -51,7 +55,9 @@ const FLAGS = {
   'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', help: 'TCP connect timeout (default 5s)' },
   'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', help: 'time allowed for the response after the request is sent (default 15s)' },
   'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
-  'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', help: 'raises delivered at once at most; the others wait in order (default 128)' },
+  'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', help: 'raises running at once at most, over all namespaces; the others wait, namespaces served in turn (default 128)' },
+  'max-raises-in-flight-per-namespace': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT_PER_NAMESPACE', type: 'count', help: 'raises of one namespace running at once at most (default 32)' },
+  'max-parked-raises-per-namespace': { env: 'EVENT_XMLRPC_MAX_PARKED_RAISES_PER_NAMESPACE', type: 'count', help: 'raises of one namespace whose deliveries all wait on their own subscribers (a request slot, a retry pause) at once at most (default 256)' },
   workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
   'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
   'retry-limit': { env: 'EVENT_XMLRPC_RETRY_LIMIT', type: 'count', help: 'retries after a failed attempt, 0 for none (default 3)' },
@@ -145,6 +151,8 @@ export function parseCommandLine(
       responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
       maxRaisesInFlight: count(raw('max-raises-in-flight'), 128, 'max-raises-in-flight'),
+      maxRaisesInFlightPerNamespace: count(raw('max-raises-in-flight-per-namespace'), 32, 'max-raises-in-flight-per-namespace'),
+      maxParkedRaisesPerNamespace: count(raw('max-parked-raises-per-namespace'), 256, 'max-parked-raises-per-namespace'),
       workers: count(raw('workers'), 4, 'workers'),
       logLevel: (raw('log-level') as string | undefined) ?? 'info',
       httpPort: port(raw('http-port'), 8080, 'http-port'),

@@ -6,7 +6,9 @@ import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.j
 import { Controller } from './controller/controller.js';
 import { HEALTH_FLUSH_MS, HealthTracker } from './controller/health-tracker.js';
 import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
-import { RaiseReconciler, type RaiseObserver } from './controller/raise-reconciler.js';
+import { RaiseReconciler, type FinishObserver } from './controller/raise-reconciler.js';
+import { RaiseScheduler } from './core/raise-scheduler.js';
+import type { ObjectKey } from './core/object-key.js';
 import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
 import { WorkQueue } from './controller/work-queue.js';
 import { Dispatcher } from './delivery/dispatcher.js';
@@ -106,6 +108,12 @@ export class Operator {
       now,
       log,
     });
+    const scheduler = new RaiseScheduler({
+      maxRunning: config.maxRaisesInFlight,
+      maxRunningPerNamespace: config.maxRaisesInFlightPerNamespace,
+      maxParkedPerNamespace: config.maxParkedRaisesPerNamespace,
+    });
+    this.metrics.watchRaises(() => ({ running: scheduler.runningCount, parked: scheduler.parkedCount }));
     const raiseReconciler = new RaiseReconciler({
       cache: cacheOf(raises),
       index: this.index,
@@ -116,8 +124,8 @@ export class Operator {
         useStructParam: config.useStructParam,
         delivery: { policy: config.retry, responseTimeoutMs: config.responseTimeoutMs },
       },
-      limits: { maxInFlight: config.maxRaisesInFlight },
-      requeue: (key) => raiseQueue.add(key),
+      scheduler,
+      requeue: (key: ObjectKey) => raiseQueue.add(key),
       observer: this.raiseObserver((key) => {
         // Health reaches the Subscriber's status in one write per key and interval, whatever the event rate.
         const [namespace = '', name = ''] = key.split('/');
@@ -272,7 +280,7 @@ export class Operator {
     this.metrics.leader.set(leading ? 1 : 0);
   }
 
-  private raiseObserver(subscriberHealth: (key: string) => { published: SubscriberHealth | undefined; flush: () => void }): RaiseObserver {
+  private raiseObserver(subscriberHealth: (key: string) => { published: SubscriberHealth | undefined; flush: () => void }): FinishObserver {
     return {
       delivered: (subscriber: SubscriberEntry, raise: EventRaise, result) => {
         const key = `${subscriber.namespace}/${subscriber.name}`;

@@ -3,60 +3,26 @@ import type { Logger } from 'winston';
 import { EVENT_RAISES, REDELIVER_ANNOTATION, type DeliveryRecord, type EventRaise, type EventRaiseStatus } from '../api/types.js';
 import { rfc3339 } from '../core/conditions.js';
 import { validateEvent } from '../core/event-params.js';
-import { encodeMethodCall } from '../core/method-call.js';
-import { truncate } from '../core/text.js';
-import { resolveDeliveryPolicy, type DeliveryPolicy } from '../core/retry-policy.js';
+import { splitKey, type ObjectKey } from '../core/object-key.js';
 import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus } from '../core/raise-status.js';
-import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.js';
-import type { DispatchResult, Dispatcher } from '../delivery/dispatcher.js';
+import type { RaiseScheduler } from '../core/raise-scheduler.js';
+import type { SubscriberIndex } from '../core/subscriber-index.js';
+import { TerminalLedger } from '../core/terminal-ledger.js';
+import type { Dispatcher } from '../delivery/dispatcher.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
+import { RaiseRun, type RaiseObserver, type RunDefaults } from './raise-run.js';
 
-/** A sync raise whose deliveries are still running records what it has after this long. */
+/** A raise whose deliveries are still running shows its progress after this long, then at most this often. */
 export const PROGRESS_WRITE_MS = 1_000;
 
-/** Told of every delivery outcome and finished raise: metrics, Events. */
-export interface RaiseObserver {
-  delivered(subscriber: SubscriberEntry, raise: EventRaise, result: DispatchResult): void;
-  finished(raise: EventRaise, status: EventRaiseStatus): void;
-}
-
-export interface RaiseLimits {
-  /**
-   * Raises delivered at once at most; the others wait their turn in creation
-   * order. It bounds memory and sockets under a flood, and the raises a crash
-   * can leave delivered but not yet recorded.
-   */
-  maxInFlight: number;
-}
-
-export interface RaiseDefaults {
+export interface RaiseDefaults extends RunDefaults {
   syncMode: boolean;
-  useStructParam: boolean;
-  delivery: DeliveryPolicy;
 }
 
-/** The deliveries of one raise, running outside the worker that started them. */
-interface Job {
-  uid: string;
-  sync: boolean;
-  startTime: string;
-  startedAt: number;
-  /** Every subscriber the raise counts: matched now, or recorded by an earlier run. */
-  subscribers: string[];
-  records: Map<string, DeliveryRecord>;
-  written: number;
-  notWritten: number;
-  pending: number;
-  /** The object our last progress write returned: the base of the next write. */
-  latest?: EventRaise;
-  recordedAtLastWrite: number;
-  lastWriteAt: number;
-  /** The eventxmlrpc.io/redeliver value this job answers, for a finished raise delivered again. */
-  redelivery?: string;
-  /** Results a redelivery keeps that status.deliveries no longer lists (it is capped). */
-  unlisted?: { delivered: number; failed: number };
+export interface FinishObserver extends RaiseObserver {
+  finished(raise: EventRaise, status: EventRaiseStatus): void;
 }
 
 /** The redeliver annotation's value when the raise has not answered it yet. */
@@ -69,38 +35,34 @@ function pendingRedelivery(raise: EventRaise): string | undefined {
  * Delivers each EventRaise once to the subscribers that match it and writes
  * the outcome to its status.
  *
- * The reconcile never waits on a server: it starts the deliveries and returns;
- * each finished delivery re-queues the raise, and the reconcile that finds
- * them all finished writes the terminal status. A raise already terminal, in
- * the cache or in a write the cache has not caught up with, is left alone.
+ * The reconcile never waits on a server: when the scheduler lets the raise
+ * start, a RaiseRun starts its deliveries and the reconcile returns; each
+ * settled delivery re-queues the raise, and the reconcile that finds the run
+ * done writes the terminal status. A raise already terminal, in the cache or
+ * in a write the cache has not caught up with (the ledger), is left alone.
  */
 export class RaiseReconciler implements Reconciler {
-  private readonly jobs = new Map<string, Job>();
-  /** Raises whose terminal status we wrote, until the informer shows it. */
-  private readonly finished = new Map<string, { uid: string; redelivered: string | undefined }>();
+  private readonly runs = new Map<ObjectKey, RaiseRun>();
+  private readonly ledger = new TerminalLedger();
+  private idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly deps: {
       cache: ObjectCache<EventRaise>;
       index: SubscriberIndex;
       dispatcher: Dispatcher;
+      scheduler: RaiseScheduler;
       api: ApiClient;
       defaults: RaiseDefaults;
-      limits: RaiseLimits;
-      requeue: (key: string) => void;
-      observer: RaiseObserver;
+      requeue: (key: ObjectKey) => void;
+      observer: FinishObserver;
       now: () => Date;
       log: Logger;
     },
   ) {}
 
-  private draining = false;
-  /** Raises waiting for an in-flight slot, in the order they asked. */
-  private readonly waiting = new Set<string>();
-  private idleWaiters: Array<() => void> = [];
-
   get inFlight(): number {
-    return this.jobs.size;
+    return this.runs.size;
   }
 
   /**
@@ -111,7 +73,8 @@ export class RaiseReconciler implements Reconciler {
   rememberTerminal(raises: readonly EventRaise[]): void {
     for (const raise of raises) {
       if (isTerminal(raise.status)) {
-        this.finished.set(`${raise.metadata.namespace}/${raise.metadata.name}`, { uid: raise.metadata.uid ?? '', redelivered: raise.status?.redelivered });
+        const { namespace = '', name = '' } = raise.metadata;
+        this.ledger.remember(`${namespace}/${name}` as ObjectKey, { uid: raise.metadata.uid ?? '', redelivered: raise.status?.redelivered });
       }
     }
   }
@@ -121,87 +84,75 @@ export class RaiseReconciler implements Reconciler {
    * operator; raises in flight finish. Resolves once none is in flight.
    */
   drain(): Promise<void> {
-    this.draining = true;
-    if (this.jobs.size === 0) return Promise.resolve();
+    this.deps.scheduler.drain();
+    if (this.runs.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace = '', name = ''] = key.split('/');
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
     const raise = this.deps.cache.get(namespace, name);
+    const uid = raise?.metadata.uid ?? '';
+    const stale = this.runs.get(key);
+    if (stale && stale.uid !== uid) this.endRun(stale); // deleted, perhaps created again
     if (!raise) {
-      this.leaveLine(key);
-      this.forgetJob(key);
-      this.finished.delete(key);
+      this.deps.scheduler.remove(key);
+      this.ledger.forget(key);
       return;
     }
-    const uid = raise.metadata.uid ?? '';
-    const done = this.finished.get(key);
-    if (done?.uid === uid) {
-      // The cache has not caught up with our terminal write yet.
-      if (!isTerminal(raise.status) || raise.status?.redelivered !== done.redelivered) return;
-      this.finished.delete(key);
-    }
-    if (this.jobs.has(key) && this.jobs.get(key)!.uid !== uid) this.forgetJob(key); // deleted and created again
+    const terminal = isTerminal(raise.status);
+    if (this.ledger.isAhead(key, { uid, redelivered: raise.status?.redelivered, terminal })) return;
 
-    let job = this.jobs.get(key);
-    if (!job) {
-      const redelivery = isTerminal(raise.status) ? pendingRedelivery(raise) : undefined;
-      if (isTerminal(raise.status) && redelivery === undefined) {
-        this.leaveLine(key);
+    let run = this.runs.get(key);
+    if (!run) {
+      const redelivery = terminal ? pendingRedelivery(raise) : undefined;
+      if (terminal && redelivery === undefined) {
+        this.deps.scheduler.remove(key);
         return this.afterFinished(raise);
       }
-      if (this.draining || !this.mayStart(key)) return;
-      const base = this.statusBase(raise, redelivery !== undefined);
-      const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
-      if (problems.length > 0) return redelivery === undefined ? this.finish(key, raise, invalidStatus({ ...base, problems })) : undefined;
-      job = this.start(key, raise, base.startTime, redelivery);
-      if (job.subscribers.length === 0) return this.finish(key, raise, noSubscribersStatus({ ...base, event: raise.spec.event }));
-      this.jobs.set(key, job);
+      run = await this.start(key, raise, redelivery);
+      if (!run) return;
     }
-    const base = { ...this.statusBase(raise, job.redelivery !== undefined), startTime: job.startTime };
-
-    if (job.pending > 0) {
-      // A redelivery keeps the raise's terminal status until it has a new one.
-      if (!job.sync || job.redelivery !== undefined || job.records.size === job.recordedAtLastWrite) return;
-      const wait = Math.max(job.startedAt, job.lastWriteAt) + PROGRESS_WRITE_MS - Date.now();
-      if (wait > 0) return { requeueAfterMs: wait };
-      const status = syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()] });
-      job.latest = await this.writeFor(job, raise, status);
-      job.recordedAtLastWrite = job.records.size;
-      job.lastWriteAt = Date.now();
-      return;
-    }
-
-    const status = job.sync
-      ? syncStatus({ ...base, matched: job.subscribers, records: [...job.records.values()], unlisted: job.unlisted })
-      : asyncStatus({ ...base, matched: job.subscribers.length, written: job.written, notWritten: job.notWritten });
-    return this.finish(key, raise, status, job);
+    if (!run.done) return this.showProgress(run, raise);
+    const status = run.sync
+      ? syncStatus({ ...this.statusBase(raise, run), matched: run.counted, records: [...run.records.values()], unlisted: run.unlisted })
+      : asyncStatus({ ...this.statusBase(raise, run), matched: run.counted.length, written: run.written, notWritten: run.notWritten });
+    return this.finish(key, raise, status, run);
   }
 
-  /** What every status of this raise starts from; a redelivery gets a new completionTime. */
-  private statusBase(raise: EventRaise, redelivery: boolean) {
-    const now = this.deps.now();
-    return {
-      generation: raise.metadata.generation ?? 1,
-      previous: redelivery ? { ...raise.status, completionTime: undefined } : raise.status,
-      startTime: raise.status?.startTime ?? rfc3339(now),
-      now,
-    };
+  /** Starts the raise's run once the scheduler lets it. */
+  private async start(key: ObjectKey, raise: EventRaise, redelivery: string | undefined): Promise<RaiseRun | undefined> {
+    if (!this.deps.scheduler.tryStart(key)) return undefined;
+    const base = this.statusBase(raise, undefined, redelivery !== undefined);
+    const problems = validateEvent(raise.spec?.event ?? '', raise.spec?.params ?? []);
+    if (problems.length > 0) {
+      this.deps.scheduler.remove(key);
+      if (redelivery === undefined) await this.finish(key, raise, invalidStatus({ ...base, problems }));
+      return undefined;
+    }
+    const run = this.newRun(key, raise, base.startTime, redelivery);
+    if (run.counted.length === 0) {
+      this.deps.scheduler.remove(key);
+      await this.finish(key, raise, noSubscribersStatus({ ...base, event: raise.spec.event }));
+      return undefined;
+    }
+    this.runs.set(key, run);
+    return run;
   }
 
   /**
-   * Starts the deliveries of a raise: to every matching subscriber without a
-   * recorded result; or, for a redelivery, to the ones whose recorded result
-   * failed (every matching one when the raise records none, as async raises).
+   * A run of the raise: to every matching subscriber without a recorded
+   * result; or, for a redelivery, to the ones whose recorded result failed
+   * (every matching one when the raise records none, as async raises).
    */
-  private start(key: string, raise: EventRaise, startTime: string, redelivery?: string): Job {
+  private newRun(key: ObjectKey, raise: EventRaise, startTime: string, redelivery: string | undefined): RaiseRun {
+    const { namespace } = splitKey(key);
     const sync = raise.spec.syncMode ?? this.deps.defaults.syncMode;
-    let matched = this.deps.index.match(raise.metadata.namespace ?? '', raise.spec.event, this.deps.now().getTime());
+    let matched = this.deps.index.match(namespace, raise.spec.event, this.deps.now().getTime());
     // Results recorded by an interrupted earlier run stand: at-least-once, not again-for-all.
     const recorded = sync ? (raise.status?.deliveries ?? []) : [];
-    const records = new Map(recorded.map((r) => [r.subscriber, r]));
-    let unlisted: Job['unlisted'];
+    const records = new Map<string, DeliveryRecord>(recorded.map((r) => [r.subscriber, r]));
+    let unlisted: { delivered: number; failed: number } | undefined;
     if (redelivery !== undefined && recorded.length > 0) {
       const failed = new Set(recorded.filter((r) => r.outcome === 'Failed').map((r) => r.subscriber));
       matched = matched.filter((s) => failed.has(s.name));
@@ -212,101 +163,94 @@ export class RaiseReconciler implements Reconciler {
         failed: Math.max((raise.status?.failed ?? 0) - failed.size, 0),
       };
     }
-    const todo = matched.filter((s) => !records.has(s.name));
-    const job: Job = {
-      uid: raise.metadata.uid ?? '',
-      sync,
-      startTime,
-      startedAt: Date.now(),
-      subscribers: [...new Set([...records.keys(), ...matched.map((s) => s.name)])],
-      records,
-      written: 0,
-      notWritten: 0,
-      pending: todo.length,
-      recordedAtLastWrite: records.size,
-      lastWriteAt: 0,
-      redelivery,
-      unlisted,
+    return new RaiseRun(
+      {
+        key,
+        raise,
+        sync,
+        todo: matched.filter((s) => !records.has(s.name)),
+        counted: [...new Set([...records.keys(), ...matched.map((s) => s.name)])],
+        recorded: records,
+        startTime,
+        startedAt: this.deps.now().getTime(),
+        ...(redelivery !== undefined ? { redelivery } : {}),
+        ...(unlisted ? { unlisted } : {}),
+      },
+      {
+        dispatcher: this.deps.dispatcher,
+        index: this.deps.index,
+        defaults: this.deps.defaults,
+        observer: this.deps.observer,
+        log: this.deps.log,
+        settled: (k) => this.deps.requeue(k),
+        parked: (k, parked) => {
+          this.deps.scheduler.setParked(k, parked);
+          if (parked) this.grant();
+        },
+      },
+    );
+  }
+
+  /**
+   * A raise still running after PROGRESS_WRITE_MS shows it: Pending, its
+   * startTime, Complete=False (Delivering) and, in sync mode, the results so
+   * far; then again at most every PROGRESS_WRITE_MS while results come in.
+   * A redelivery keeps the raise's terminal status until it has a new one.
+   */
+  private async showProgress(run: RaiseRun, raise: EventRaise): Promise<ReconcileResult | void> {
+    if (run.redelivery !== undefined) return;
+    const unchanged = run.recordedAtLastWrite !== undefined && (!run.sync || run.records.size === run.recordedAtLastWrite);
+    if (unchanged) return;
+    const wait = run.lastWriteAt + PROGRESS_WRITE_MS - this.deps.now().getTime();
+    if (wait > 0) return { requeueAfterMs: wait };
+    const status = syncStatus({ ...this.statusBase(raise, run), matched: run.counted, records: run.sync ? [...run.records.values()] : [] });
+    run.latest = await this.write(run.latest ?? raise, status, run);
+    run.recordedAtLastWrite = run.records.size;
+    run.lastWriteAt = this.deps.now().getTime();
+  }
+
+  /** What every status of this raise starts from; a redelivery gets a new completionTime. */
+  private statusBase(raise: EventRaise, run: RaiseRun | undefined, redelivery = run?.redelivery !== undefined) {
+    const now = this.deps.now();
+    return {
+      generation: raise.metadata.generation ?? 1,
+      previous: redelivery ? { ...raise.status, completionTime: undefined } : raise.status,
+      startTime: run?.startTime ?? raise.status?.startTime ?? rfc3339(now),
+      now,
     };
-    const bodies = new Map<string, string>();
-    for (const subscriber of todo) {
-      const useStructParam = subscriber.useStructParam ?? this.deps.defaults.useStructParam;
-      const bodyKey = `${useStructParam}:${subscriber.target.method}`;
-      let body = bodies.get(bodyKey);
-      if (body === undefined) {
-        body = encodeMethodCall({ method: subscriber.target.method, event: raise.spec.event, params: raise.spec.params ?? [], useStructParam });
-        bodies.set(bodyKey, body);
-      }
-      this.deliver(key, raise, job, subscriber, body);
-    }
-    return job;
   }
 
-  private deliver(key: string, raise: EventRaise, job: Job, subscriber: SubscriberEntry, body: string): void {
-    const [namespace, raiseName] = key.split('/');
-    const delivery = this.deps.dispatcher.send(`${subscriber.namespace}/${subscriber.name}`, subscriber.target, body, {
-      ...resolveDeliveryPolicy(subscriber.delivery, this.deps.defaults.delivery),
-      retryAfterWrite: job.sync,
-    });
-    const settle = () => {
-      job.pending--;
-      this.deps.requeue(key);
-    };
-    const logResult = (result: DispatchResult) => {
-      const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: subscriber.target.url, ...result };
-      if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
-      else this.deps.log.warn('delivery failed', fields);
-      this.deps.observer.delivered(subscriber, raise, result);
-    };
-    // A throwing logger or observer must neither crash the process nor leave the raise waiting.
-    if (job.sync) {
-      void delivery.result
-        .then((result) => {
-          job.records.set(subscriber.name, toRecord(subscriber, result));
-          logResult(result);
-        })
-        .catch((err: unknown) => this.deps.log.error('after a delivery', { namespace, name: raiseName, error: String(err) }))
-        .finally(settle);
-    } else {
-      void delivery.written.then((written) => {
-        if (written) job.written++;
-        else job.notWritten++;
-        settle();
-      });
-      void delivery.result.then(logResult).catch((err: unknown) => this.deps.log.error('after a delivery', { namespace, name: raiseName, error: String(err) }));
-    }
-  }
-
-  /** Writes a terminal status, on top of the job's last progress write when there is a job. */
-  private async finish(key: string, raise: EventRaise, status: EventRaiseStatus, job?: Job): Promise<void> {
-    const written = job ? await this.writeFor(job, raise, status) : await this.write(raise, status);
-    this.finished.set(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
-    this.forgetJob(key);
-    this.reportFinished(key, raise, written.status ?? status);
-  }
-
-  /** Writes on top of the job's last progress write; a conflict makes the next try start from the cache. */
-  private async writeFor(job: Job, raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
-    try {
-      return await this.write(job.latest ?? raise, status);
-    } catch (err) {
-      job.latest = undefined;
-      throw err;
-    }
-  }
-
-  private reportFinished(key: string, raise: EventRaise, status: EventRaiseStatus): void {
-    const [namespace, name] = key.split('/');
+  /** Writes a terminal status, on top of the run's last progress write when there is a run. */
+  private async finish(key: ObjectKey, raise: EventRaise, status: EventRaiseStatus, run?: RaiseRun): Promise<void> {
+    const written = await this.write(run?.latest ?? raise, status, run);
+    this.ledger.remember(key, { uid: written.metadata.uid ?? '', redelivered: written.status?.redelivered });
+    if (run) this.endRun(run);
+    const final = written.status ?? status;
+    const { namespace, name } = splitKey(key);
     this.deps.log.info('raise finished', {
       namespace,
       name,
       event: raise.spec?.event,
-      phase: status.phase,
-      matched: status.matched,
-      delivered: status.delivered,
-      failed: status.failed,
+      phase: final.phase,
+      matched: final.matched,
+      delivered: final.delivered,
+      failed: final.failed,
     });
-    this.deps.observer.finished(raise, status);
+    this.deps.observer.finished(raise, final);
+  }
+
+  /** The run is over (done, or its raise deleted): its slot goes to the next raise in line. */
+  private endRun(run: RaiseRun): void {
+    if (!run.done) run.cancel();
+    this.runs.delete(run.key);
+    this.deps.scheduler.remove(run.key);
+    this.grant();
+    if (this.runs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  /** Re-queues the raises the scheduler gives a free slot; they start in their next reconcile. */
+  private grant(): void {
+    for (const key of this.deps.scheduler.grants()) this.deps.requeue(key);
   }
 
   /** A finished raise with spec.ttlSecondsAfterFinished is deleted once that time has passed. */
@@ -320,56 +264,18 @@ export class RaiseReconciler implements Reconciler {
     this.deps.log.info('finished raise deleted after its ttl', { namespace: raise.metadata.namespace, name: raise.metadata.name, ttlSecondsAfterFinished: ttl });
   }
 
-  /** A raise starts when a slot is free and no older raise waits for one; else it joins the line. */
-  private mayStart(key: string): boolean {
-    const head = this.waiting.values().next();
-    if (this.jobs.size < this.deps.limits.maxInFlight && (head.done || head.value === key)) {
-      this.waiting.delete(key);
-      this.callNext(); // a further free slot goes to the next in line
-      return true;
-    }
-    this.waiting.add(key);
-    return false;
-  }
-
-  private leaveLine(key: string): void {
-    if (this.waiting.delete(key)) this.callNext();
-  }
-
-  /** Re-queues the raise at the head of the line when a slot is free; it starts in its next reconcile. */
-  private callNext(): void {
-    const head = this.waiting.values().next();
-    if (!head.done && this.jobs.size < this.deps.limits.maxInFlight) this.deps.requeue(head.value);
-  }
-
-  private forgetJob(key: string): void {
-    this.jobs.delete(key);
-    this.callNext();
-    if (this.jobs.size === 0) for (const wake of this.idleWaiters.splice(0)) wake();
-  }
-
-  private async write(raise: EventRaise, status: EventRaiseStatus): Promise<EventRaise> {
+  /** A conflict makes the next try start from the cache rather than the run's last write. */
+  private async write(raise: EventRaise, status: EventRaiseStatus, run: RaiseRun | undefined): Promise<EventRaise> {
     // A terminal status answers the redeliver annotation present when it is written, so
     // that only a value set afterwards asks for another delivery.
     const redeliver = raise.metadata.annotations?.[REDELIVER_ANNOTATION];
     if (isTerminal(status) && redeliver !== undefined) status = { ...status, redelivered: redeliver };
     if (isDeepStrictEqual(status, raise.status)) return raise;
-    return this.deps.api.replaceStatus(EVENT_RAISES, raise, status);
+    try {
+      return await this.deps.api.replaceStatus(EVENT_RAISES, raise, status);
+    } catch (err) {
+      if (run) run.latest = undefined;
+      throw err;
+    }
   }
-}
-
-function toRecord(subscriber: SubscriberEntry, result: DispatchResult): DeliveryRecord {
-  const record: DeliveryRecord = {
-    subscriber: subscriber.name,
-    url: subscriber.target.url,
-    method: subscriber.target.method,
-    outcome: result.outcome,
-    attempts: result.attempts,
-    durationMs: result.durationMs,
-  };
-  if (result.httpStatus !== undefined) record.httpStatus = result.httpStatus;
-  if (result.faultCode !== undefined) record.faultCode = result.faultCode;
-  if (result.faultString !== undefined) record.faultString = truncate(result.faultString);
-  if (result.error !== undefined) record.error = truncate(result.error);
-  return record;
 }

@@ -1,3 +1,5 @@
+import { FairQueue } from '../core/fair-queue.js';
+import { clampTimerMs } from '../core/timer.js';
 export interface WorkQueueOptions {
   /** First retry delay of a failing key; doubles on every further failure. */
   baseDelayMs?: number;
@@ -9,9 +11,10 @@ export interface WorkQueueOptions {
  * is held once however often it is added, a key being processed is never
  * handed to a second worker (an add during processing re-queues it when
  * done), and failing keys are retried with per-key exponential backoff.
+ * Waiting keys are handed out in turns between namespaces (FairQueue).
  */
 export class WorkQueue {
-  private readonly queue = new Set<string>();
+  private readonly queue = new FairQueue();
   private readonly dirty = new Set<string>();
   private readonly processing = new Set<string>();
   private readonly failures = new Map<string, number>();
@@ -48,7 +51,7 @@ export class WorkQueue {
     const timer = setTimeout(() => {
       this.timers.delete(key);
       this.add(key);
-    }, delayMs);
+    }, clampTimerMs(delayMs));
     timer.unref();
     this.timers.set(key, { at, timer });
   }
@@ -69,11 +72,8 @@ export class WorkQueue {
   /** Waits for the next key; undefined once the queue is shut down, whatever is still queued. */
   get(): Promise<string | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
-    const next = this.queue.values().next();
-    if (!next.done) {
-      this.queue.delete(next.value);
-      return Promise.resolve(this.take(next.value));
-    }
+    const next = this.queue.shift();
+    if (next !== undefined) return Promise.resolve(this.take(next));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 

@@ -1,23 +1,41 @@
-import { isRetryable, retryDelayMs, type RetryPolicy } from '../core/retry-policy.js';
+import { isRetryable, retryDelayMs, type DeliveryPolicy } from '../core/retry-policy.js';
 import type { DeliveryTarget } from '../core/socket.js';
-import type { DeliveryResult, HttpSender } from './http-sender.js';
+import type { Delivery as SentAttempt, DeliveryResult as AttemptResult } from './http-sender.js';
 import { Pause } from '../pause.js';
-import { KeyedLimiter } from './keyed-limiter.js';
+import { KeyedLimiter, NotStartedError } from './keyed-limiter.js';
 
-const NOT_SENT: DeliveryResult = { outcome: 'Failed', written: false, error: 'not sent: the operator is stopping', durationMs: 0 };
+/** What sends one attempt: one HTTP request and its response. */
+export interface Sender {
+  send(target: DeliveryTarget, body: string, responseTimeoutMs: number): SentAttempt;
+}
 
-export interface DispatchOptions {
-  policy: RetryPolicy;
-  responseTimeoutMs: number;
+/** What the next attempt sends, read afresh before each attempt so that a changed Subscriber takes effect. */
+export interface PreparedAttempt {
+  target: DeliveryTarget;
+  body: string;
+  delivery: DeliveryPolicy;
+}
+
+/** One delivery: one raise to one subscriber, over as many attempts as its retry policy allows. */
+export interface DeliveryRequest {
+  subscriberKey: string;
+  /** The attempt to send now, or why nothing is sent any more (the Subscriber was deleted, ...). */
+  prepare(): PreparedAttempt | { notSent: string };
   /**
    * Sync mode waits for responses, so an HTTP 5xx or 429 is retried too.
    * Async mode only retries a request that could not be written.
    */
   retryAfterWrite: boolean;
+  /** Aborting drops the delivery: it leaves its subscriber's line and any retry pause; a request on the wire finishes. */
+  signal?: AbortSignal;
+  /** Told when the delivery starts or stops waiting on its subscriber alone: for a request slot, or in a retry pause. */
+  onWaiting?(waiting: boolean): void;
 }
 
-export interface DispatchResult extends DeliveryResult {
+export interface DispatchResult extends AttemptResult {
   attempts: number;
+  /** Set when the delivery was dropped (aborted, or the Subscriber gone) rather than tried to the end. */
+  notSent?: string;
 }
 
 export interface Dispatch {
@@ -26,6 +44,15 @@ export interface Dispatch {
   /** The last attempt's outcome, with the number of attempts and the time they took together. */
   result: Promise<DispatchResult>;
 }
+
+/** Why a delivery was dropped by the dispatcher itself. */
+export const NOT_SENT = {
+  /** Not an outcome: whoever runs the controllers next delivers it. */
+  stopping: 'not sent: the operator is stopping',
+  cancelled: 'not sent: the raise was deleted',
+} as const;
+const STOPPING = NOT_SENT.stopping;
+const CANCELLED = NOT_SENT.cancelled;
 
 /**
  * Delivers to one subscriber: a cap on its concurrent requests, so one slow
@@ -39,41 +66,69 @@ export class Dispatcher {
   private closed = false;
 
   constructor(
-    private readonly sender: HttpSender,
-    perSubscriberConcurrency: number,
-    private readonly onAttempt: (subscriberKey: string, attempt: DeliveryResult) => void = () => {},
+    private readonly sender: Sender,
+    private readonly perSubscriberConcurrency: number,
+    private readonly onAttempt: (subscriberKey: string, attempt: AttemptResult) => void = () => {},
   ) {
     this.limiter = new KeyedLimiter(perSubscriberConcurrency);
   }
 
-  send(subscriberKey: string, target: DeliveryTarget, body: string, options: DispatchOptions): Dispatch {
+  deliver(request: DeliveryRequest): Dispatch {
     let markWritten!: (written: boolean) => void;
     const written = new Promise<boolean>((resolve) => (markWritten = resolve));
     const started = performance.now();
+    const { subscriberKey, signal } = request;
+    const stopped = () => (this.closed ? STOPPING : signal?.aborted ? CANCELLED : undefined);
+    let attempts = 0;
+    let last: AttemptResult | undefined;
+    const end = (extra: Partial<DispatchResult> = {}): DispatchResult => ({
+      ...(last ?? { outcome: 'Failed', written: false }),
+      ...extra,
+      attempts,
+      durationMs: Math.round(performance.now() - started),
+    });
+    const dropped = (reason: string) => end({ outcome: 'Failed', written: false, error: reason, notSent: reason });
+
+    const attempt = (): Promise<AttemptResult | { notSent: string }> => {
+      const waits = this.limiter.queued(subscriberKey) > 0 || this.limiter.busy(subscriberKey);
+      if (waits) request.onWaiting?.(true);
+      return this.limiter.run(
+        subscriberKey,
+        () => {
+          if (waits) request.onWaiting?.(false);
+          const reason = stopped();
+          if (reason) return Promise.resolve({ notSent: reason });
+          const prepared = request.prepare();
+          if ('notSent' in prepared) return Promise.resolve(prepared);
+          attempts++;
+          const sent = this.sender.send(prepared.target, prepared.body, prepared.delivery.responseTimeoutMs);
+          void sent.written.then((w) => w && markWritten(true));
+          return sent.result.then((result) => ({ ...result, policy: prepared.delivery.policy }));
+        },
+        signal,
+      );
+    };
 
     const result = (async (): Promise<DispatchResult> => {
-      let attempts = 0;
       try {
         for (;;) {
-          attempts++;
-          const attempt = await this.limiter.run(subscriberKey, () => {
-            if (this.closed) return Promise.resolve(NOT_SENT);
-            const delivery = this.sender.send(target, body, options.responseTimeoutMs);
-            void delivery.written.then((w) => w && markWritten(true));
-            return delivery.result;
-          });
-          this.onAttempt(subscriberKey, attempt);
+          const outcome = await attempt();
+          if ('notSent' in outcome) return attempts === 0 || !last ? dropped(outcome.notSent) : end();
+          const { policy, ...result } = outcome as AttemptResult & { policy: DeliveryPolicy['policy'] };
+          last = result;
+          this.onAttempt(subscriberKey, result);
           const again =
-            !this.closed &&
-            attempts <= options.policy.limit &&
-            isRetryable(attempt, options.policy) &&
-            (options.retryAfterWrite || !attempt.written);
-          if (!again) return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
-          await this.pause.sleep(retryDelayMs(options.policy, attempts, attempt.retryAfterMs));
-          if (this.closed) return { ...attempt, attempts, durationMs: Math.round(performance.now() - started) };
+            attempts <= policy.limit && isRetryable(result, policy) && (request.retryAfterWrite || !result.written) && !stopped();
+          if (!again) return end();
+          request.onWaiting?.(true);
+          await this.pause.sleep(retryDelayMs(policy, attempts, result.retryAfterMs), signal);
+          request.onWaiting?.(false);
+          const reason = stopped();
+          if (reason) return signal?.aborted ? dropped(reason) : end();
         }
       } catch (err) {
-        return { outcome: 'Failed', written: false, error: String(err), attempts, durationMs: Math.round(performance.now() - started) };
+        if (err instanceof NotStartedError) return dropped(stopped() ?? CANCELLED);
+        return end({ outcome: 'Failed', written: false, error: String(err) });
       } finally {
         markWritten(false); // no-op when an attempt was written
       }
@@ -85,5 +140,9 @@ export class Dispatcher {
   close(): void {
     this.closed = true;
     this.pause.cancel();
+  }
+
+  get maxPerSubscriber(): number {
+    return this.perSubscriberConcurrency;
   }
 }

@@ -61,6 +61,7 @@ export class Metrics {
   });
 
   private readonly depthReaders = new Map<string, () => number>();
+  private raiseLoad: () => { running: number; parked: number } = () => ({ running: 0, parked: 0 });
 
   constructor() {
     const readers = this.depthReaders;
@@ -73,7 +74,24 @@ export class Metrics {
         for (const [kind, read] of readers) this.set({ kind }, read());
       },
     });
+    const load = () => this.raiseLoad();
+    new Gauge({
+      name: 'event_xmlrpc_raises_in_flight',
+      help: 'Raises started and not finished: running, or parked (every unfinished delivery waits on its own subscriber).',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const { running, parked } = load();
+        this.set({ state: 'running' }, running);
+        this.set({ state: 'parked' }, parked);
+      },
+    });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Reports the raises in flight whenever metrics are scraped. */
+  watchRaises(load: () => { running: number; parked: number }): void {
+    this.raiseLoad = load;
   }
 
   /** Reports a work queue's depth whenever metrics are scraped. */

@@ -212,7 +212,6 @@ describe('event-xmlrpc raise --wait', () => {
     const run = await adminCli(['raise', 'E_CLI', '-n', namespace, '--wait', '--timeout=1s']);
     assert.match(run.stdout.toString(), new RegExp(`^${namespace}/e-cli-[a-z0-9]{5}\n$`));
     assertOneLineError(run, 1, new RegExp(`^event-xmlrpc: timed out after 1s waiting for ${namespace}/e-cli-[a-z0-9]{5} to finish \\(phase: none yet\\)$`, 'm'));
-    assert.ok(run.ms < 10_000, `took ${run.ms}ms`);
   });
 });
 

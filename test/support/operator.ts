@@ -76,10 +76,11 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
   await whenAllowed(() => api.list('eventxmlrpc.io/v1alpha1', 'EventRaise', 'default'), { retryOn: [403, 429] });
 }
 
-/** The operator in this process, watching `namespace` only, as the RBAC-bound operator user. */
-export async function startOperator(namespace: string, flags: string[] = []): Promise<Operator> {
+/** The operator in this process, watching `namespace` (or each of several) only, as the RBAC-bound operator user. */
+export async function startOperator(namespace: string | string[], flags: string[] = []): Promise<Operator> {
   await grantOperatorRbac();
-  const parsed = parseCommandLine(['--namespace', namespace, '--http-port=0', ...flags], {}, 'test');
+  const watched = (Array.isArray(namespace) ? namespace : [namespace]).flatMap((ns) => ['--namespace', ns]);
+  const parsed = parseCommandLine([...watched, '--http-port=0', ...flags], {}, 'test');
   if (parsed.kind !== 'run') throw new Error(`bad operator flags: ${JSON.stringify(parsed)}`);
   const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console({ stderrLevels: ['error'] })] });
   const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log });
