@@ -82,7 +82,16 @@ export interface EventRaiseSpec {
 /** Set on a finished raise to deliver it again to the subscribers that failed, once per value. */
 export const REDELIVER_ANNOTATION = 'eventxmlrpc.io/redeliver';
 
-export type RaisePhase = 'Pending' | 'Dispatched' | 'Delivered' | 'PartiallyDelivered' | 'Failed' | 'NoSubscribers';
+export const RaisePhase = {
+  /** Not processed yet, or sync deliveries still running. */
+  Pending: 'Pending',
+  Dispatched: 'Dispatched',
+  Delivered: 'Delivered',
+  PartiallyDelivered: 'PartiallyDelivered',
+  Failed: 'Failed',
+  NoSubscribers: 'NoSubscribers',
+} as const;
+export type RaisePhase = (typeof RaisePhase)[keyof typeof RaisePhase];
 
 export interface EventRaiseStatus {
   observedGeneration?: number;

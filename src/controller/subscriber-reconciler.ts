@@ -1,10 +1,11 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
+import { ConditionType, SubscriberReason } from '../api/conditions.js';
 import { RENEW_ANNOTATION, SUBSCRIBERS, type Subscriber } from '../api/types.js';
 import { findCondition, rfc3339 } from '../core/conditions.js';
 import { healthOf } from '../core/subscriber-health.js';
 import { parseSocket } from '../core/socket.js';
-import { READY, subscriberStatus, type HostCheck } from '../core/subscriber-status.js';
+import { subscriberStatus, type HostCheck } from '../core/subscriber-status.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
@@ -62,8 +63,8 @@ export class SubscriberReconciler implements Reconciler {
     });
     if (!isDeepStrictEqual(status, subscriber.status)) {
       await this.deps.api.replaceStatus(SUBSCRIBERS, subscriber, status);
-      const ready = findCondition(status.conditions, READY);
-      const wasReady = findCondition(subscriber.status?.conditions, READY);
+      const ready = findCondition(status.conditions, ConditionType.Ready);
+      const wasReady = findCondition(subscriber.status?.conditions, ConditionType.Ready);
       const changed = ready?.status !== wasReady?.status || ready?.reason !== wasReady?.reason;
       this.deps.log.log(changed ? 'info' : 'debug', 'subscriber status written', { namespace, name, ready: ready?.status, reason: ready?.reason });
       if (changed && ready?.status === 'False') this.deps.notReady(subscriber, ready.reason, ready.message);
@@ -91,9 +92,9 @@ export class SubscriberReconciler implements Reconciler {
 
   /** When the resolver cannot tell, keep what was last decided for this generation. */
   private previousHostCheck(subscriber: Subscriber): HostCheck {
-    const ready = findCondition(subscriber.status?.conditions, READY);
+    const ready = findCondition(subscriber.status?.conditions, ConditionType.Ready);
     const stillCurrent = ready?.observedGeneration === subscriber.metadata.generation;
-    return stillCurrent && ready?.reason === 'HostNotFound'
+    return stillCurrent && ready?.reason === SubscriberReason.HostNotFound
       ? { kind: 'notFound', detail: 'ENOTFOUND' }
       : { kind: 'resolved' };
   }

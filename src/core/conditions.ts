@@ -31,3 +31,26 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
 export function rfc3339(date: Date): string {
   return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
+
+/**
+ * The conditions a status holds after one computation: `desired`, in that
+ * order, each keeping its lastTransitionTime when its status did not change;
+ * conditions of the `owned` types that are not desired are dropped (kstatus
+ * reads an absent Reconciling or Stalled as False), and those of other types
+ * are kept after them.
+ */
+export function withConditions(
+  previous: readonly Condition[] | undefined,
+  owned: ReadonlySet<string>,
+  desired: readonly ConditionInput[],
+  now: Date,
+): Condition[] {
+  const wanted = new Set(desired.map((c) => c.type));
+  const next = desired.map((input) => {
+    const existing = previous?.find((c) => c.type === input.type);
+    const lastTransitionTime = existing && existing.status === input.status ? existing.lastTransitionTime : rfc3339(now);
+    return { ...input, lastTransitionTime };
+  });
+  const foreign = (previous ?? []).filter((c) => !owned.has(c.type) && !wanted.has(c.type));
+  return [...next, ...foreign];
+}

@@ -1,7 +1,7 @@
+import { ConditionType, SubscriberReason } from '../api/conditions.js';
 import { RENEW_ANNOTATION, type DeliverySpec, type Subscriber } from '../api/types.js';
 import { findCondition } from './conditions.js';
 import { parseSocket, type DeliveryTarget } from './socket.js';
-import { READY } from './subscriber-status.js';
 
 export interface SubscriberEntry {
   namespace: string;
@@ -70,10 +70,10 @@ function usableEntry(subscriber: Subscriber, namespace: string, name: string): S
   if (subscriber.metadata.deletionTimestamp) return undefined;
   const parsed = parseSocket(subscriber.spec?.socket ?? '');
   if (!parsed.ok || typeof subscriber.spec.event !== 'string') return undefined;
-  const ready = findCondition(subscriber.status?.conditions, READY);
+  const ready = findCondition(subscriber.status?.conditions, ConditionType.Ready);
   const unresolvable =
     ready?.status === 'False' &&
-    ready.reason === 'HostNotFound' &&
+    ready.reason === SubscriberReason.HostNotFound &&
     ready.observedGeneration === subscriber.metadata.generation;
   if (unresolvable) return undefined;
   return {

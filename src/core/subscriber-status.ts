@@ -1,11 +1,26 @@
+import { ConditionType, SubscriberReason } from '../api/conditions.js';
 import type { SubscriberHealth, SubscriberStatus } from '../api/types.js';
-import { findCondition, rfc3339, setCondition } from './conditions.js';
+import { rfc3339, withConditions, type ConditionInput } from './conditions.js';
 import type { ParsedSocket } from './socket.js';
+import { deliveryCondition } from './subscriber-health.js';
 
 /** What the last name lookup of the target host said; `unknown` when none has been made. */
 export type HostCheck = { kind: 'resolved' } | { kind: 'notFound'; detail: string } | { kind: 'unknown' };
 
-export const READY = 'Ready';
+/** The condition types a subscriber's status is made of. */
+const SUBSCRIBER_CONDITIONS: ReadonlySet<string> = new Set([
+  ConditionType.Ready,
+  ConditionType.Reconciling,
+  ConditionType.Stalled,
+  ConditionType.Delivering,
+]);
+
+/**
+ * Ready=False reasons that clear by themselves: kstatus InProgress
+ * (Reconciling=True). Every other one (a socket reason, Expired, or one added
+ * later such as a denied egress) needs someone to act: Stalled=True, kstatus Failed.
+ */
+const TRANSIENT_NOT_READY: ReadonlySet<string> = new Set([SubscriberReason.HostNotFound]);
 
 /** A subscription period: spec.expire counted from creation or the last renewal. */
 export interface Expiry {
@@ -40,52 +55,49 @@ export function subscriberStatus(input: {
   previous: SubscriberStatus | undefined;
   now: Date;
 }): SubscriberStatus {
-  const status = readiness(input);
+  const { parsed, generation } = input;
   const period = input.expiry ? subscriptionPeriod(input.expiry, input.previous, input.now) : {};
+  const status: SubscriberStatus = { observedGeneration: generation };
+  if (parsed.ok) status.target = parsed.target;
   const merged: SubscriberStatus = { ...status, ...period, ...input.health };
-  const usable = findCondition(status.conditions, READY)?.status === 'True';
-  if (usable && period.expiresAt && Date.parse(period.expiresAt) <= input.now.getTime()) {
-    merged.conditions = setCondition(
-      input.previous?.conditions,
-      {
-        type: READY,
-        status: 'False',
-        reason: 'Expired',
-        observedGeneration: input.generation,
-        message: `the subscription expired at ${period.expiresAt} (spec.expire ${input.expiry!.expireSeconds}s); renew it: kubectl annotate subscriber ${input.name} eventxmlrpc.io/renew=$(date +%s) --overwrite`,
-      },
-      input.now,
-    );
+  const usability = readiness(input, period.expiresAt);
+  const condition = (type: string, value: 'True' | 'False', c: { reason: string; message: string }): ConditionInput => ({
+    type,
+    status: value,
+    observedGeneration: generation,
+    reason: c.reason,
+    message: c.message,
+  });
+  const desired: ConditionInput[] = [condition(ConditionType.Ready, usability.ready ? 'True' : 'False', usability)];
+  if (!usability.ready) {
+    desired.push(condition(TRANSIENT_NOT_READY.has(usability.reason) ? ConditionType.Reconciling : ConditionType.Stalled, 'True', usability));
+  } else {
+    const delivering = deliveryCondition(input.health);
+    desired.push(condition(ConditionType.Delivering, delivering.ok ? 'True' : 'False', delivering));
+    if (!delivering.ok) desired.push(condition(ConditionType.Stalled, 'True', delivering));
   }
+  merged.conditions = withConditions(input.previous?.conditions, SUBSCRIBER_CONDITIONS, desired, input.now);
   return merged;
 }
 
-function readiness(input: Parameters<typeof subscriberStatus>[0]): SubscriberStatus {
-  const { parsed, generation } = input;
-  const ready = (status: 'True' | 'False', reason: string, message: string) =>
-    setCondition(input.previous?.conditions, { type: READY, status, reason, observedGeneration: generation, message }, input.now);
-
-  if (!parsed.ok) {
+/** Whether deliveries go to the subscriber, and if not why, with what to do; an expiry needs acting on, so it comes first. */
+function readiness(input: Parameters<typeof subscriberStatus>[0], expiresAt: string | undefined): { ready: boolean; reason: string; message: string } {
+  const { parsed } = input;
+  if (!parsed.ok) return { ready: false, reason: parsed.reason, message: `${parsed.message}; fix spec.socket` };
+  const { target } = parsed;
+  if (expiresAt && Date.parse(expiresAt) <= input.now.getTime()) {
     return {
-      observedGeneration: generation,
-      conditions: ready('False', parsed.reason, `${parsed.message}; fix spec.socket`),
+      ready: false,
+      reason: SubscriberReason.Expired,
+      message: `the subscription expired at ${expiresAt} (spec.expire ${input.expiry!.expireSeconds}s); renew it: kubectl annotate subscriber ${input.name} eventxmlrpc.io/renew=$(date +%s) --overwrite`,
     };
   }
-  const { target } = parsed;
   if (input.host.kind === 'notFound') {
     return {
-      observedGeneration: generation,
-      target,
-      conditions: ready(
-        'False',
-        'HostNotFound',
-        `host ${target.host} does not resolve (${input.host.detail}); deliveries resume once it does, checked again periodically`,
-      ),
+      ready: false,
+      reason: SubscriberReason.HostNotFound,
+      message: `host ${target.host} does not resolve (${input.host.detail}); deliveries resume once it does, checked again periodically`,
     };
   }
-  return {
-    observedGeneration: generation,
-    target,
-    conditions: ready('True', 'Valid', `delivering ${input.event} to ${target.method} at ${target.url}`),
-  };
+  return { ready: true, reason: SubscriberReason.Valid, message: `delivering ${input.event} to ${target.method} at ${target.url}` };
 }

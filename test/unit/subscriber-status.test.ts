@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { SubscriberHealth, SubscriberStatus } from '../../src/api/types.js';
-import { findCondition, rfc3339, setCondition, type Condition } from '../../src/core/conditions.js';
+import { findCondition, rfc3339, setCondition, withConditions, type Condition } from '../../src/core/conditions.js';
 import { parseSocket, type SocketError } from '../../src/core/socket.js';
-import { READY, subscriberStatus, type Expiry, type HostCheck } from '../../src/core/subscriber-status.js';
+import { DELIVERY_FAILING_AFTER } from '../../src/core/subscriber-health.js';
+import { subscriberStatus, type Expiry, type HostCheck } from '../../src/core/subscriber-status.js';
 
 const now = new Date('2026-01-02T03:04:05.678Z');
 const resolved: HostCheck = { kind: 'resolved' };
@@ -20,7 +21,9 @@ const status = (socket: string, more: More = {}) =>
     previous: more.previous,
     now: more.now ?? now,
   });
-const ready = (s: SubscriberStatus) => findCondition(s.conditions, READY);
+const ready = (s: SubscriberStatus) => findCondition(s.conditions, 'Ready');
+/** [type, status, reason] of every condition, in order. */
+const shape = (s: SubscriberStatus) => s.conditions?.map((c) => [c.type, c.status, c.reason]);
 
 describe('subscriberStatus', () => {
   it('a valid socket with a resolving host is Ready=True reason Valid, with the target', () => {
@@ -32,7 +35,7 @@ describe('subscriberStatus', () => {
       method: 'block_ip',
       url: 'http://blocker.voip.svc:8080/RPC2',
     });
-    assert.equal(s.conditions?.length, 1);
+    assert.deepEqual(shape(s), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'NoDeliveries']]);
     const c = ready(s);
     assert.equal(c?.type, 'Ready');
     assert.equal(c?.status, 'True');
@@ -72,6 +75,7 @@ describe('subscriberStatus', () => {
       if (!parsed.ok) assert.ok(c?.message.startsWith(parsed.message), 'the parse problem is in the message');
       assert.equal(s.target, undefined);
       assert.equal('target' in s, false);
+      assert.deepEqual(shape(s), [['Ready', 'False', reason], ['Stalled', 'True', reason]], 'it needs someone to fix it: kstatus Failed');
     });
   }
 
@@ -84,6 +88,7 @@ describe('subscriberStatus', () => {
     assert.match(c?.message ?? '', /getaddrinfo ENOTFOUND/);
     assert.equal(s.target?.host, 'gone.voip.svc');
     assert.equal(s.target?.url, 'http://gone.voip.svc:8080/RPC2');
+    assert.deepEqual(shape(s), [['Ready', 'False', 'HostNotFound'], ['Reconciling', 'True', 'HostNotFound']], 'transient: kstatus InProgress');
   });
 
   it('sets observedGeneration on the status and on the Ready condition', () => {
@@ -106,7 +111,7 @@ describe('subscriberStatus', () => {
     assert.equal(ready(same)?.status, 'True');
     assert.equal(ready(same)?.lastTransitionTime, '2026-01-02T03:04:05Z');
     assert.equal(ready(same)?.observedGeneration, 2, 'the rest of the condition is updated');
-    assert.equal(same.conditions?.length, 1, 'the condition is replaced, not added again');
+    assert.equal(same.conditions?.filter((c) => c.type === 'Ready').length, 1, 'the condition is replaced, not added again');
 
     const flipped = status('xmlrpc:h:0:m', { generation: 3, previous: same, now: new Date('2026-01-02T05:00:00.999Z') });
     assert.equal(ready(flipped)?.status, 'False');
@@ -125,6 +130,7 @@ describe('subscriberStatus', () => {
     const back = status('xmlrpc:h:1:m', { generation: 4, previous: stillFalse, now: new Date('2026-01-02T07:00:00Z') });
     assert.equal(ready(back)?.status, 'True');
     assert.equal(ready(back)?.lastTransitionTime, '2026-01-02T07:00:00Z');
+    assert.deepEqual(shape(back), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'NoDeliveries']], 'Reconciling and Stalled are gone');
   });
 
   it('keeps conditions of other types that a previous status held', () => {
@@ -161,6 +167,23 @@ describe('setCondition', () => {
     assert.deepEqual(list, copy);
   });
 
+  it('withConditions: the desired ones in order, owned ones not desired dropped, foreign ones kept after', () => {
+    const old = (type: string, status: 'True' | 'False'): Condition => ({ type, status, reason: 'Old', message: 'old', lastTransitionTime: '2025-01-01T00:00:00Z' });
+    const out = withConditions(
+      [old('Stalled', 'True'), old('Other', 'True'), old('Ready', 'False')],
+      new Set(['Ready', 'Stalled', 'Reconciling']),
+      [
+        { type: 'Ready', status: 'False', reason: 'New', message: 'same status' },
+        { type: 'Reconciling', status: 'True', reason: 'New', message: 'added' },
+      ],
+      t1,
+    );
+    assert.deepEqual(
+      out.map((c) => [c.type, c.reason, c.lastTransitionTime]),
+      [['Ready', 'New', '2025-01-01T00:00:00Z'], ['Reconciling', 'New', '2026-01-01T01:00:00Z'], ['Other', 'Old', '2025-01-01T00:00:00Z']],
+    );
+  });
+
   it('rfc3339 drops the milliseconds', () => {
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07.890Z')), '2026-03-04T05:06:07Z');
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07Z')), '2026-03-04T05:06:07Z');
@@ -181,6 +204,12 @@ describe('subscriberStatus: spec.expire and delivery health', () => {
     assert.equal(ready(s)?.status, 'False');
     assert.equal(ready(s)?.reason, 'Expired');
     assert.match(ready(s)?.message ?? '', /kubectl annotate subscriber blocker eventxmlrpc\.io\/renew=/);
+    assert.deepEqual(shape(s), [['Ready', 'False', 'Expired'], ['Stalled', 'True', 'Expired']], 'renewing needs someone: kstatus Failed');
+  });
+
+  it('an expired subscription whose host does not resolve says Expired, which needs acting on', () => {
+    const s = status(socket, { expiry: expiry(), host: { kind: 'notFound', detail: 'ENOTFOUND' }, now: new Date('2026-01-02T03:01:00Z') });
+    assert.deepEqual(shape(s), [['Ready', 'False', 'Expired'], ['Stalled', 'True', 'Expired']]);
   });
 
   it('a new renewal value starts a new period now; the same value keeps it', () => {
@@ -199,6 +228,62 @@ describe('subscriberStatus: spec.expire and delivery health', () => {
 
   it('carries the delivery health it is given', () => {
     const health = { lastDeliveryTime: '2026-01-02T03:04:00Z', lastError: 'HTTP 500', consecutiveFailures: 2 };
-    assert.deepEqual(status('xmlrpc:h:1:m', { health }), { ...status('xmlrpc:h:1:m'), ...health });
+    const { conditions: _with, ...withHealth } = status('xmlrpc:h:1:m', { health });
+    const { conditions: _without, ...without } = status('xmlrpc:h:1:m');
+    assert.deepEqual(withHealth, { ...without, ...health });
+  });
+});
+
+describe('subscriberStatus: the Delivering condition', () => {
+  const socket = 'xmlrpc:blocker.voip.svc:8080:block_ip';
+  const failing = (consecutiveFailures: number, lastSuccessTime?: string): SubscriberHealth => ({
+    lastDeliveryTime: '2026-01-02T03:04:00Z',
+    ...(lastSuccessTime ? { lastSuccessTime } : {}),
+    lastError: 'connection refused by 10.0.0.1:8080',
+    consecutiveFailures,
+  });
+
+  it('is True with NoDeliveries before any delivery, and DeliveriesSucceeding after a success', () => {
+    assert.deepEqual(shape(status(socket)), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'NoDeliveries']]);
+    const ok = status(socket, { health: { lastDeliveryTime: '2026-01-02T03:04:00Z', lastSuccessTime: '2026-01-02T03:04:00Z', consecutiveFailures: 0 } });
+    assert.deepEqual(shape(ok), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'DeliveriesSucceeding']]);
+  });
+
+  it(`stays True below ${DELIVERY_FAILING_AFTER} failures in a row, saying how many and the last error`, () => {
+    const s = status(socket, { health: failing(DELIVERY_FAILING_AFTER - 1, '2026-01-02T03:00:00Z') });
+    assert.deepEqual(shape(s), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'DeliveriesSucceeding']]);
+    assert.match(findCondition(s.conditions, 'Delivering')!.message, new RegExp(`^${DELIVERY_FAILING_AFTER - 1} deliveries in a row failed.*connection refused`));
+  });
+
+  it(`turns False with DeliveryFailing, and Stalled, at ${DELIVERY_FAILING_AFTER} failures in a row; Ready stays True`, () => {
+    const s = status(socket, { health: failing(DELIVERY_FAILING_AFTER) });
+    assert.deepEqual(shape(s), [['Ready', 'True', 'Valid'], ['Delivering', 'False', 'DeliveryFailing'], ['Stalled', 'True', 'DeliveryFailing']]);
+    const message = findCondition(s.conditions, 'Delivering')!.message;
+    assert.match(message, /none succeeded yet/);
+    assert.match(message, /connection refused by 10\.0\.0\.1:8080/);
+    assert.match(message, /clears at the next success/);
+    assert.equal(s.consecutiveFailures, DELIVERY_FAILING_AFTER, 'the count is in the status for the FAILURES column');
+  });
+
+  it('clears at the next success, moving lastTransitionTime', () => {
+    const bad = status(socket, { health: failing(10), now: new Date('2026-01-02T03:05:00Z') });
+    const good = status(socket, {
+      previous: bad,
+      health: { lastDeliveryTime: '2026-01-02T03:06:00Z', lastSuccessTime: '2026-01-02T03:06:00Z', lastError: 'connection refused', consecutiveFailures: 0 },
+      now: new Date('2026-01-02T03:06:01Z'),
+    });
+    assert.deepEqual(shape(good), [['Ready', 'True', 'Valid'], ['Delivering', 'True', 'DeliveriesSucceeding']]);
+    assert.equal(findCondition(good.conditions, 'Delivering')?.lastTransitionTime, '2026-01-02T03:06:01Z');
+    assert.equal(ready(good)?.lastTransitionTime, ready(bad)?.lastTransitionTime, 'Ready did not change');
+  });
+
+  it('is not shown while the subscriber is not Ready, whatever its health', () => {
+    const s = status(socket, { host: { kind: 'notFound', detail: 'ENOTFOUND' }, health: failing(10) });
+    assert.deepEqual(shape(s), [['Ready', 'False', 'HostNotFound'], ['Reconciling', 'True', 'HostNotFound']]);
+  });
+
+  it('the same health gives the same status: no write without news', () => {
+    const first = status(socket, { health: failing(5) });
+    assert.deepEqual(status(socket, { health: failing(5), previous: first, now: new Date('2026-01-02T09:00:00Z') }), first);
   });
 });
