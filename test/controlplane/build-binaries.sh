@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
 # Builds the binaries the integration tests need, from the Go module proxy at
 # pinned versions, into a cache shared by every clone on the machine: etcd and
-# kube-apiserver (the control plane) and kustomize (renders deploy/).
+# kube-apiserver (the control plane), kustomize (renders deploy/), kubectl
+# (at the control plane's version: the tests run `kubectl wait` and `kubectl
+# get` as a user would) and kstatus (test/tools/kstatus: the health verdict of
+# sigs.k8s.io/cli-utils, which Flux uses).
 #
-#   build-binaries.sh            builds all three; the last stdout line is the
-#                                directory holding kube-apiserver and etcd
-#   build-binaries.sh kustomize  builds kustomize only; the last stdout line is
-#                                the path of the kustomize binary
+#   build-binaries.sh            builds the control plane and kustomize (what
+#                                `npm test` and `npm run local` start from); the
+#                                last stdout line is the directory holding
+#                                kube-apiserver and etcd
+#   build-binaries.sh all        the same, plus kubectl and kstatus (CI builds
+#                                everything up front)
+#   build-binaries.sh NAME       NAME is kustomize, kubectl or kstatus: builds
+#                                that one only; the last stdout line is its path
+#                                (the tests ask for each as they need it)
 #
 # KUBEBUILDER_ASSETS, when it names a directory with both control-plane
-# binaries, wins for those; KUSTOMIZE, when it names an executable, wins for
-# kustomize. Otherwise a cached build is used, and never rebuilt.
+# binaries, wins for those; KUSTOMIZE, KUBECTL and KSTATUS, when they name an
+# executable, win for theirs. Otherwise a cached build is used, and never
+# rebuilt (kstatus is cached by its cli-utils version and a hash of its source).
 set -euo pipefail
 
 K8S_VERSION=v1.35.4
 ETCD_VERSION=v3.6.16
 # v5.8.1: the newest kustomize whose go.mod accepts Go 1.25 (v5.8.2 wants 1.26, v5.8.3 1.27).
 KUSTOMIZE_VERSION=v5.8.1
+# The kstatus helper's module pins sigs.k8s.io/cli-utils (v0.37.2: its go.mod
+# accepts Go 1.22) and every dependency, in its go.mod and go.sum.
+KSTATUS_SOURCE="$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools/kstatus" && pwd)"
 
 log() { echo "[control-plane] $*" >&2; }
 
@@ -43,11 +55,103 @@ ensure_kustomize() {
   log "kustomize built in $((SECONDS - start))s"
 }
 
-if [[ "${1:-}" == kustomize ]]; then
-  ensure_kustomize
-  echo "$kustomize"
-  exit 0
-fi
+# Runs "$@" holding an exclusive lock on $1.lock, so that test files asking for
+# the same binary at once build it once (the others wait, then find it).
+locked() {
+  local lock="$1.lock"; shift
+  mkdir -p "$(dirname "$lock")"
+  if command -v flock >/dev/null 2>&1; then
+    (flock 9 && "$@") 9>"$lock"
+  else
+    "$@"
+  fi
+}
+
+# Sets $kubectl to a usable kubectl binary, building it on first use.
+ensure_kubectl() {
+  if [[ -n "${KUBECTL:-}" && -x "$KUBECTL" ]]; then
+    kubectl=$KUBECTL
+    return
+  fi
+  kubectl="$cache_root/kubectl/$K8S_VERSION/kubectl"
+  [[ -x "$kubectl" ]] || locked "$kubectl" build_kubectl "$kubectl"
+}
+
+build_kubectl() {
+  local out=$1
+  [[ -x "$out" ]] && return
+  log "building kubectl $K8S_VERSION (once per machine; a few minutes)"
+  local start=$SECONDS work; work=$(mktemp -d)
+  # kubectl's main lives in k8s.io/kubernetes; the published k8s.io/kubectl
+  # module holds the command it runs, so build the same few lines over it.
+  printf 'module event-xmlrpc-operator.local/kubectl\n\ngo 1.25.0\n\nrequire (\n\tk8s.io/kubectl v0.%s\n\tk8s.io/component-base v0.%s\n\tk8s.io/client-go v0.%s\n)\n' \
+    "${K8S_VERSION#v1.}" "${K8S_VERSION#v1.}" "${K8S_VERSION#v1.}" > "$work/go.mod"
+  cat > "$work/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	"k8s.io/component-base/cli"
+	"k8s.io/component-base/logs"
+	"k8s.io/kubectl/pkg/cmd"
+	"k8s.io/kubectl/pkg/cmd/util"
+)
+
+func main() {
+	logs.GlogSetter(cmd.GetLogVerbosity(os.Args)) // nolint:errcheck
+	command := cmd.NewDefaultKubectlCommand()
+	if err := cli.RunNoErrOutput(command); err != nil {
+		util.CheckErr(err)
+	}
+}
+GO
+  local minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
+  local version_flags="" pkg
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    version_flags+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+  done
+  mkdir -p "$(dirname "$out")"
+  (cd "$work" && go build -trimpath -ldflags "-s -w$version_flags" -o "$out.$$.partial" . >&2) || { rm -rf "$work"; return 1; }
+  rm -rf "$work"
+  mv "$out.$$.partial" "$out"
+  log "kubectl built in $((SECONDS - start))s"
+}
+
+# Sets $kstatus to a usable kstatus helper, building it on first use.
+ensure_kstatus() {
+  if [[ -n "${KSTATUS:-}" && -x "$KSTATUS" ]]; then
+    kstatus=$KSTATUS
+    return
+  fi
+  local version hash
+  version=$(awk '$1 == "sigs.k8s.io/cli-utils" { print $2 }' "$KSTATUS_SOURCE/go.mod")
+  hash=$(cat "$KSTATUS_SOURCE/go.mod" "$KSTATUS_SOURCE/go.sum" "$KSTATUS_SOURCE"/*.go | sha256sum | cut -c1-12)
+  kstatus="$cache_root/kstatus/cli-utils-$version-$hash/kstatus"
+  [[ -x "$kstatus" ]] || locked "$kstatus" build_kstatus "$kstatus" "$version"
+}
+
+build_kstatus() {
+  local out=$1 version=$2
+  [[ -x "$out" ]] && return
+  log "building kstatus (sigs.k8s.io/cli-utils $version; once per machine)"
+  local start=$SECONDS
+  mkdir -p "$(dirname "$out")"
+  # -mod=readonly: the committed go.mod and go.sum are the whole truth.
+  (cd "$KSTATUS_SOURCE" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "$out.$$.partial" . >&2)
+  mv "$out.$$.partial" "$out"
+  log "kstatus built in $((SECONDS - start))s"
+}
+
+case "${1:-}" in
+  kustomize) ensure_kustomize; echo "$kustomize"; exit 0 ;;
+  kubectl) ensure_kubectl; echo "$kubectl"; exit 0 ;;
+  kstatus) ensure_kstatus; echo "$kstatus"; exit 0 ;;
+  all) ensure_kstatus; ensure_kubectl ;;
+  "") ;;
+  *) echo "usage: $0 [all|kustomize|kubectl|kstatus]" >&2; exit 2 ;;
+esac
 ensure_kustomize
 
 if [[ -n "${KUBEBUILDER_ASSETS:-}" && -x "$KUBEBUILDER_ASSETS/kube-apiserver" && -x "$KUBEBUILDER_ASSETS/etcd" ]]; then
