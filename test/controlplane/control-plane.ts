@@ -94,6 +94,11 @@ export class ControlPlane implements ClusterEndpoint {
     return cp;
   }
 
+  /** etcd's client URL: for tests that must store what the apiserver would refuse (objects from an older schema). */
+  get etcdServer(): string {
+    return `http://127.0.0.1:${this.etcdPorts.client}`;
+  }
+
   kubeConfig(user: KubeUser): KubeConfig {
     return makeKubeConfig(this, this.resolveUser(user));
   }

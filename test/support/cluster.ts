@@ -14,6 +14,8 @@ export const CLUSTER_ENV = 'EVENT_XMLRPC_TEST_CLUSTER';
 export interface ClusterInfo extends ClusterEndpoint {
   adminToken: string;
   operatorToken: string;
+  /** etcd's client URL (see test/support/etcd.ts). */
+  etcdServer: string;
 }
 
 export interface TestCluster {
@@ -27,7 +29,7 @@ export interface TestCluster {
 
 /** For the runner: publish a started control plane to the test processes. */
 export function writeClusterInfo(file: string, cp: ClusterInfo): void {
-  const info: ClusterInfo = { server: cp.server, caFile: cp.caFile, adminToken: cp.adminToken, operatorToken: cp.operatorToken };
+  const info: ClusterInfo = { server: cp.server, caFile: cp.caFile, adminToken: cp.adminToken, operatorToken: cp.operatorToken, etcdServer: cp.etcdServer };
   writeFileSync(file, JSON.stringify(info, null, 2), { mode: 0o600 });
 }
 
