@@ -53,6 +53,7 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
       ['mix-ok', { event: 'E_MIX', socket: at(ok.port) }],
       ['mix-refused', { event: 'E_MIX', socket: at(refused) }],
       ['refused', { event: 'E_FAIL', socket: at(refused) }],
+      ['async-refused', { event: 'E_ASYNC_FAIL', socket: at(refused) }],
       ['slow-ok', { event: 'E_SLOW', socket: at(ok.port) }],
       ['slow-silent', { event: 'E_SLOW', socket: at(silent.port), delivery: { timeoutSeconds: 1800 } }],
       ['gone', { event: 'E_GONE', socket: 'xmlrpc:no-such-host.invalid:8080:m' }],
@@ -65,12 +66,13 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     await createSubscriber(unwatched, 'unseen', { event: 'E_OK', socket: at(ok.port) });
     raise.unseen = (await raiseEvent(unwatched, { event: 'E_OK', syncMode: true })).metadata.name!;
 
-    await Promise.all(['ok', 'mix-ok', 'mix-refused', 'refused', 'slow-ok', 'slow-silent'].map((n) => waitForReady(namespace, n)));
+    await Promise.all(['ok', 'mix-ok', 'mix-refused', 'refused', 'async-refused', 'slow-ok', 'slow-silent'].map((n) => waitForReady(namespace, n)));
     await Promise.all(['gone', 'expired', 'bad-socket'].map((n) => waitForReady(namespace, n, 'False')));
 
     const create = async (key: string, spec: Parameters<typeof raiseEvent>[1]) => (raise[key] = (await raiseEvent(namespace, spec)).metadata.name!);
     await create('delivered', { event: 'E_OK', syncMode: true });
     await create('dispatched', { event: 'E_OK', syncMode: false });
+    await create('notDispatched', { event: 'E_ASYNC_FAIL', syncMode: false });
     await create('partial', { event: 'E_MIX', syncMode: true });
     await create('noSubscribers', { event: 'E_NONE', syncMode: true });
     for (const i of [1, 2, 3]) await create(`failed${i}`, { event: 'E_FAIL', syncMode: true });
@@ -83,7 +85,7 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
       spec: { event: 'E_OK', syncMode: true, params: [{ name: 'both', string: 'a', int: 1 }] },
     });
 
-    for (const key of ['delivered', 'dispatched', 'partial', 'noSubscribers', 'failed1', 'failed2', 'failed3', 'invalid']) {
+    for (const key of ['delivered', 'dispatched', 'notDispatched', 'partial', 'noSubscribers', 'failed1', 'failed2', 'failed3', 'invalid']) {
       await waitForRaise(namespace, raise[key]!);
     }
     // The in-flight raise: one subscriber answered, the other never will; its progress is written.
@@ -106,7 +108,7 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     expect('EventRaise', namespace, raise.dispatched!, 'Current');
     expect('EventRaise', namespace, raise.inFlight!, 'InProgress');
     expect('EventRaise', unwatched, raise.unseen, 'InProgress');
-    for (const key of ['partial', 'noSubscribers', 'failed1', 'invalid']) expect('EventRaise', namespace, raise[key]!, 'Failed');
+    for (const key of ['notDispatched', 'partial', 'noSubscribers', 'failed1', 'invalid']) expect('EventRaise', namespace, raise[key]!, 'Failed');
     for (const name of ['ok', 'mix-ok', 'slow-silent']) expect('Subscriber', namespace, name, 'Current');
     expect('Subscriber', namespace, 'mix-refused', 'Current'); // one failure: not yet DeliveryFailing
     expect('Subscriber', namespace, 'gone', 'InProgress');
@@ -125,9 +127,10 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
 
   it('the objects are what each case says', async () => {
     const get = (key: string) => getObject<EventRaise>(namespace, 'eventraises', raise[key]!);
-    assert.deepEqual((await Promise.all(['delivered', 'dispatched', 'partial', 'noSubscribers', 'failed1', 'invalid'].map(get))).map((r) => r.status?.phase), [
-      'Delivered', 'Dispatched', 'PartiallyDelivered', 'NoSubscribers', 'Failed', 'Failed',
+    assert.deepEqual((await Promise.all(['delivered', 'dispatched', 'notDispatched', 'partial', 'noSubscribers', 'failed1', 'invalid'].map(get))).map((r) => r.status?.phase), [
+      'Delivered', 'Dispatched', 'Dispatched', 'PartiallyDelivered', 'NoSubscribers', 'Failed', 'Failed',
     ]);
+    assert.equal((await get('notDispatched')).status?.failed, 1, 'its request could not be written');
     assert.equal(condition(await get('invalid'), 'Complete')?.reason, 'InvalidEvent');
     const inFlight = await get('inFlight');
     assert.equal(inFlight.status?.startTime !== undefined, true, 'a raise in flight shows its startTime');
@@ -175,7 +178,7 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     assert.equal(finished.code, 0, finished.stderr);
     assert.equal(finished.stdout.trim().split('\n').length, 6);
 
-    for (const key of ['partial', 'noSubscribers', 'failed1', 'invalid']) {
+    for (const key of ['notDispatched', 'partial', 'noSubscribers', 'failed1', 'invalid']) {
       const notDelivered = await wait(['--for=condition=Ready', '--timeout=2s', ...xraise(key)]);
       assert.notEqual(notDelivered.code, 0, `${key}: a raise that was not delivered is never Ready`);
       assert.match(notDelivered.stderr, /timed out waiting for the condition/);
