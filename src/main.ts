@@ -1,5 +1,6 @@
 import { parseCommandLine, usage } from './config.js';
-import { StartupError, loadKubeConfig } from './kube/api-client.js';
+import { ClusterError } from './kube/errors.js';
+import { loadKubeConfig } from './kube/kubeconfig.js';
 import { createLogger } from './logger.js';
 import { Operator } from './operator.js';
 import { VERSION } from './version.js';
@@ -24,7 +25,7 @@ async function main(): Promise<number> {
   try {
     kubeConfig = loadKubeConfig();
   } catch (err) {
-    console.error(`${NAME}: cannot load a kubeconfig: ${(err as Error).message}`);
+    console.error(`${NAME}: ${err instanceof ClusterError ? err.message : `cannot load a kubeconfig: ${(err as Error).message}`}`);
     return 1;
   }
   const operator = new Operator({ kubeConfig, config: parsed.config, log });
@@ -35,7 +36,7 @@ async function main(): Promise<number> {
   try {
     await Promise.race([operator.start(), signal]);
   } catch (err) {
-    console.error(`${NAME}: ${err instanceof StartupError ? err.message : (err as Error).stack}`);
+    console.error(`${NAME}: ${err instanceof ClusterError ? err.message : (err as Error).stack}`);
     return 1;
   }
   const ended = await Promise.race([signal, operator.leadershipLost.then((reason) => ({ lost: reason }))]);

@@ -13,9 +13,9 @@ import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
 import { WorkQueue } from './controller/work-queue.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
-import { ApiClient, StartupError, collectionPath } from './kube/api-client.js';
+import { ApiClient, OPERATOR_RIGHTS, collectionPath } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { errorText } from './kube/errors.js';
+import { ClusterError, errorText } from './kube/errors.js';
 import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
 import { LeaderElector, leaderIdentity } from './kube/leader-election.js';
 import { ProbeServer } from './observability/http-server.js';
@@ -171,7 +171,7 @@ export class Operator {
    */
   async start(): Promise<void> {
     this.httpPort = await this.probes.listen().catch((err: Error) => {
-      throw new StartupError(`cannot serve /metrics and the probes on port ${this.deps.config.httpPort} (--http-port): ${err.message}`);
+      throw new ClusterError(`cannot serve /metrics and the probes on port ${this.deps.config.httpPort} (--http-port): ${err.message}`);
     });
     try {
       await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
@@ -312,6 +312,7 @@ export class Operator {
       path: collectionPath(resource, namespace),
       list: (continueToken) => this.api.list<T>(resource, namespace, continueToken),
       log: this.deps.log,
+      rightsHint: OPERATOR_RIGHTS,
     });
   }
 }

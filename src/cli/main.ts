@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { errorText } from '../kube/errors.js';
+import { ClusterError, errorText } from '../kube/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, UsageError } from './errors.js';
 import { raise } from './raise.js';
@@ -40,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`${NAME}: ${err.message}\n\n${err.usage}\n`);
       return 2;
     }
-    process.stderr.write(`${NAME}: ${err instanceof CliError ? err.message : errorText(err)}\n`);
+    process.stderr.write(`${NAME}: ${err instanceof CliError || err instanceof ClusterError ? err.message : errorText(err)}\n`);
     return err instanceof CliError ? err.exitCode : 1;
   }
 }

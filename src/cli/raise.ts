@@ -1,7 +1,8 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { API_VERSION, EVENT_RAISES, type EventRaise } from '../api/types.js';
 import { validateEvent } from '../core/event-params.js';
-import { loadKubeConfig } from '../kube/api-client.js';
+import { explainApiError } from '../kube/errors.js';
+import { apiTarget, loadKubeConfig } from '../kube/kubeconfig.js';
 import { durationArg, parseCommandArgs, parseParams } from './args.js';
 import { CliError, UsageError } from './errors.js';
 import { describeOutcome, exitCodeFor } from './outcome.js';
@@ -50,7 +51,7 @@ export async function raise(args: string[]): Promise<number> {
   const problems = validateEvent(event, params);
   if (problems.length) throw new CliError(`invalid event: ${problems.join('; ')}`, 2);
 
-  const kubeConfig = load();
+  const kubeConfig = loadKubeConfig();
   const namespace = values.namespace ?? contextNamespace(kubeConfig);
   const body: EventRaise = {
     apiVersion: API_VERSION,
@@ -63,18 +64,15 @@ export async function raise(args: string[]): Promise<number> {
     },
   };
   const api = kubeConfig.makeApiClient(CustomObjectsApi);
-  const created: EventRaise = await api.createNamespacedCustomObject({
-    group: EVENT_RAISES.group,
-    version: EVENT_RAISES.version,
-    plural: EVENT_RAISES.plural,
-    namespace,
-    body,
-  });
+  const explained = (err: unknown) => Promise.reject(new CliError(explainApiError(err, apiTarget(kubeConfig), { resource: EVENT_RAISES }), 1));
+  const created: EventRaise = await api
+    .createNamespacedCustomObject({ group: EVENT_RAISES.group, version: EVENT_RAISES.version, plural: EVENT_RAISES.plural, namespace, body })
+    .catch(explained);
   const key = `${created.metadata.namespace}/${created.metadata.name}`;
   process.stdout.write(`${key}\n`);
   if (!values.wait) return 0;
 
-  const result = await waitForTerminal(kubeConfig, created, timeoutMs);
+  const result = await waitForTerminal(kubeConfig, created, timeoutMs).catch(explained);
   switch (result.kind) {
     case 'deleted':
       throw new CliError(`${key} was deleted while waiting for its outcome`, 1);
@@ -86,14 +84,6 @@ export async function raise(args: string[]): Promise<number> {
     case 'terminal':
       process.stdout.write(`${describeOutcome(result.raise)}\n`);
       return exitCodeFor(result.raise);
-  }
-}
-
-function load(): KubeConfig {
-  try {
-    return loadKubeConfig();
-  } catch (err) {
-    throw new CliError(`cannot load a kubeconfig: ${(err as Error).message}`, 1);
   }
 }
 

@@ -37,12 +37,21 @@ const PATH = /^\/[\x21-\x39\x3B-\x7E]*$/;
 const METHOD = /^[A-Za-z0-9_.:/]+$/;
 
 const FORM = 'expected xmlrpc:HOST:PORT[PATH]:METHOD';
+const URL_LIKE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const URL_SCHEME = 'xmlrpc://';
+// The same words as the CRD's CEL rule, which cannot quote the socket.
+const NOT_A_URL = 'is not a URL: write xmlrpc:HOST:PORT[PATH]:METHOD, e.g. xmlrpc:blocker.voip.svc:8080/RPC2:block_ip';
 
 function fail(reason: SocketError, message: string): ParsedSocket {
   return { ok: false, reason, message };
 }
 
 export function parseSocket(socket: string): ParsedSocket {
+  // A socket is written like a URL so often that it gets its own answer, with the right form.
+  if (socket.startsWith(URL_SCHEME)) {
+    return fail('MalformedSocket', `socket "${socket}" is not a URL: write xmlrpc:${socket.slice(URL_SCHEME.length)}, without "//"`);
+  }
+  if (URL_LIKE.test(socket)) return fail('UnsupportedScheme', `socket "${socket}" ${NOT_A_URL}`);
   if (!socket.startsWith(SOCKET_SCHEME)) {
     return fail('UnsupportedScheme', `socket "${socket}" must start with "xmlrpc:" (the scheme is case-sensitive)`);
   }

@@ -1,14 +1,11 @@
-import { CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type Resource } from '../api/types.js';
-import { errorText, statusCode } from './errors.js';
+import { ClusterError, crdsNotInstalled, explainApiError, statusCode, type ApiTarget } from './errors.js';
 import type { KubeObject, ObjectList } from './informer.js';
+import { apiTarget } from './kubeconfig.js';
 
-/** Loads KUBECONFIG, then ~/.kube/config, then the in-cluster service account. */
-export function loadKubeConfig(): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromDefault();
-  return kc;
-}
+/** Where the operator's rights are written down, for a 403. */
+export const OPERATOR_RIGHTS = "the operator needs the rules of deploy/cluster-role.yaml (kubectl apply -k deploy/)";
 
 /** The URL path of a kind's objects, in one namespace or all. */
 export function collectionPath(resource: Resource, namespace: string | undefined): string {
@@ -16,44 +13,32 @@ export function collectionPath(resource: Resource, namespace: string | undefined
   return `/apis/${resource.group}/${resource.version}${ns}/${resource.plural}`;
 }
 
-export class StartupError extends Error {
-  override readonly name = 'StartupError';
-}
-
 /** The few API calls the operator makes besides its watches. */
 export class ApiClient {
   private readonly custom: CustomObjectsApi;
+  readonly target: ApiTarget;
 
   constructor(readonly kubeConfig: KubeConfig) {
     this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+    this.target = apiTarget(kubeConfig);
   }
 
   get server(): string {
-    return this.kubeConfig.getCurrentCluster()?.server ?? '(no cluster in kubeconfig)';
+    return this.target.server;
   }
 
-  /** Fails with one readable sentence when the API is unreachable or the CRDs are missing. */
+  /** Fails with one ClusterError sentence when the API is unreachable, refuses us, or lacks the CRDs. */
   async checkCrds(resources: readonly Resource[]): Promise<void> {
     let served: Set<string>;
     try {
       const list = await this.custom.getAPIResources({ group: GROUP, version: VERSION });
       served = new Set(list.resources.map((r) => r.name));
     } catch (err) {
-      const code = statusCode(err);
-      if (code === 404) {
-        throw new StartupError(
-          `the ${GROUP}/${VERSION} API is not served by ${this.server}: install the CRDs first (kubectl apply -f crds/)`,
-        );
-      }
-      if (code === 401 || code === 403) {
-        throw new StartupError(`the Kubernetes API at ${this.server} refused our credentials: ${errorText(err)}`);
-      }
-      throw new StartupError(`cannot reach the Kubernetes API at ${this.server}: ${errorText(err)}`);
+      if (statusCode(err) === 404) throw new ClusterError(crdsNotInstalled(this.server, resources));
+      throw new ClusterError(explainApiError(err, this.target, { rightsHint: OPERATOR_RIGHTS }));
     }
-    const missing = resources.filter((r) => !served.has(r.plural)).map((r) => `${r.plural}.${GROUP}`);
-    if (missing.length) {
-      throw new StartupError(`CRD ${missing.join(', ')} not installed on ${this.server}: kubectl apply -f crds/`);
-    }
+    const missing = resources.filter((r) => !served.has(r.plural));
+    if (missing.length) throw new ClusterError(crdsNotInstalled(this.server, missing));
   }
 
   list<T>(resource: Resource, namespace: string | undefined, continueToken: string | undefined): Promise<ObjectList<T>> {

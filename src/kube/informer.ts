@@ -2,7 +2,8 @@ import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { parseDuration } from '../core/duration.js';
 import { Pause } from '../pause.js';
-import { errorText, statusCode } from './errors.js';
+import { errorText, explainApiError, statusCode, type ApiTarget } from './errors.js';
+import { apiTarget } from './kubeconfig.js';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {
@@ -21,6 +22,8 @@ export interface InformerOptions<T> {
   /** One page of the collection; called with the continue token of the previous page. */
   list: (continueToken: string | undefined) => Promise<ObjectList<T>>;
   log: Logger;
+  /** Said with a 403: where the rights the informer lacks are written down. */
+  rightsHint?: string;
   /** Watches are closed by the server after a random 5..10 minutes, as client-go does. */
   minWatchSeconds?: number;
   /**
@@ -67,12 +70,14 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   private stopped = false;
   private failures = 0;
   private readonly pause = new Pause();
+  private readonly target: ApiTarget;
   private synced!: () => void;
   readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
   isSynced = false;
 
   constructor(private readonly options: InformerOptions<T>) {
     this.watcher = new Watch(options.kubeConfig);
+    this.target = apiTarget(options.kubeConfig);
     // Watch has no setter for its inactivity timeout, and its 30 s default would drop quiet watches.
     (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.silentWatchMs ?? defaultSilentWatchMs();
   }
@@ -113,7 +118,8 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
           continue;
         }
         const delay = backoff(this.failures++);
-        this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error: errorText(err), retryInMs: delay });
+        const error = explainApiError(err, this.target, { rightsHint: this.options.rightsHint });
+        this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error, retryInMs: delay });
         await this.pause.sleep(delay);
       }
     }

@@ -13,6 +13,7 @@ const apiVersion = `${group}/${version}`;
 // The messages of the CEL rules in crds/ (kept in step with the YAML).
 const MSG = {
   scheme: "socket must start with 'xmlrpc:' (the scheme is case-sensitive)",
+  url: 'socket is not a URL: write xmlrpc:HOST:PORT[PATH]:METHOD, e.g. xmlrpc:blocker.voip.svc:8080/RPC2:block_ip',
   shape: 'socket must be xmlrpc:HOST:PORT[PATH]:METHOD',
   host: 'socket host must be a DNS name, a dotted IPv4 address or an IPv6 literal in [brackets]',
   port: 'socket port must be a decimal number 1..65535 without leading zeros',
@@ -101,7 +102,8 @@ test('valid sockets are accepted and stored as written', async (t) => {
 
 const REJECTED_SOCKETS: Array<[socket: string, message: string | string[]]> = [
   ['XMLRPC:h:1:m', MSG.scheme],
-  ['http://h:80/RPC2', MSG.scheme],
+  ['http://h:80/RPC2', MSG.url],
+  ['xmlrpc://host:8080/RPC2:m', 'socket is not a URL: write xmlrpc:host:8080/RPC2:m, without "//"'],
   ['xmlrpc:h:8090', MSG.shape],
   // Unclosed bracket: no HOST token can be found, and '[' is no host.
   ['xmlrpc:[::1:8090:m', [MSG.shape, MSG.host]],
@@ -128,6 +130,21 @@ const REJECTED_SOCKETS: Array<[socket: string, message: string | string[]]> = [
 test('invalid sockets are refused with the rule they break', async (t) => {
   for (const [socket, message] of REJECTED_SOCKETS) {
     await t.test(socket, () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket })), message));
+  }
+});
+
+test('a socket written as a URL is refused once, with the form it should have', async (t) => {
+  for (const [socket, expected] of [
+    ['xmlrpc://host:8080/RPC2:m', 'socket is not a URL: write xmlrpc:host:8080/RPC2:m, without "//"'],
+    ['xmlrpc://[::1]:80:m', 'socket is not a URL: write xmlrpc:[::1]:80:m, without "//"'],
+    ['https://blocker:8443/RPC2', MSG.url],
+  ] as const) {
+    await t.test(socket, async () => {
+      const { code, message } = await refusal(create(subscriber({ event: 'E_PIKE_BLOCKED', socket })));
+      assert.equal(code, 422, message);
+      assert.ok(message.endsWith(`spec.socket: Invalid value: ${JSON.stringify(socket)}: ${expected}`), message);
+      assert.equal(message.split('spec.socket').length, 2, `one error about the socket, not more: ${message}`);
+    });
   }
 });
 

@@ -13,7 +13,8 @@ import { renderRequest } from '../../src/core/http-request.js';
 import { encodeMethodCall } from '../../src/core/method-call.js';
 import { parseSocket } from '../../src/core/socket.js';
 import { VERSION } from '../../src/version.js';
-import { newNamespace, writeKubeconfigFile } from '../support/cluster.js';
+import { kubeconfigYaml } from '../controlplane/control-plane.js';
+import { newNamespace, testCluster, writeKubeconfigFile } from '../support/cluster.js';
 import { createSubscriber, getObject, listRaises, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
 import { refusedPort } from '../support/tcp-peers.js';
@@ -154,6 +155,80 @@ describe('event-xmlrpc raise', () => {
   it('an API error is one line, exit 1', async () => {
     const run = await adminCli(['raise', 'E_X', '-n', 'no-such-namespace-here']);
     assertOneLineError(run, 1, /namespaces "no-such-namespace-here" not found/);
+  });
+});
+
+describe('event-xmlrpc raise: cluster errors say what happened and what to do', () => {
+  it('no kubeconfig at all: set KUBECONFIG', async () => {
+    const home = await mkdtemp(path.join(os.tmpdir(), 'cli-home-'));
+    const run = await cli(['raise', 'E_X'], { KUBECONFIG: '', HOME: home });
+    assertOneLineError(run, 1, /./);
+    assert.equal(
+      run.stderr,
+      `event-xmlrpc: no kubeconfig: KUBECONFIG is not set, ${home}/.kube/config does not exist, and this is not a pod with a service account; ` +
+        "set KUBECONFIG to your cluster's kubeconfig file (export KUBECONFIG=/path/to/kubeconfig)\n",
+    );
+    assert.equal(run.stdout.length, 0);
+  });
+
+  it('KUBECONFIG naming no file', async () => {
+    const run = await cli(['raise', 'E_X'], { KUBECONFIG: '/nonexistent/kubeconfig' });
+    assertOneLineError(run, 1, /^event-xmlrpc: KUBECONFIG=\/nonexistent\/kubeconfig names no file that exists: set KUBECONFIG to your kubeconfig file/);
+  });
+
+  it('a token the cluster refuses: which server refused which user', async () => {
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'cli-token-')), 'kubeconfig');
+    await writeFile(file, kubeconfigYaml(testCluster().info, { name: 'alice', token: 'not-a-valid-token' }), { mode: 0o600 });
+    const run = await cli(['raise', 'E_X', '-n', 'default'], { KUBECONFIG: file });
+    assertOneLineError(run, 1, /./);
+    assert.equal(
+      run.stderr,
+      `event-xmlrpc: the Kubernetes API at ${testCluster().info.server} refused the credentials of user "alice" from KUBECONFIG=${file} ` +
+        '(HTTP 401 Unauthorized): its token or certificate is wrong or expired; renew them, or choose another context (kubectl config use-context NAME)\n',
+    );
+  });
+
+  it('a server the kubeconfig does not trust, and a plain http:// server: what to fix there', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'cli-tls-'));
+    const { info } = testCluster();
+    const untrusted = path.join(dir, 'untrusted');
+    // A self-signed CA made for this test, which signed nothing the apiserver presents.
+    const otherCa = fileURLToPath(new URL('../fixtures/untrusted-ca.crt', import.meta.url));
+    await writeFile(untrusted, kubeconfigYaml({ server: info.server, caFile: otherCa }, { name: 'admin', token: info.adminToken }));
+    const tls = await cli(['raise', 'E_X', '-n', 'default'], { KUBECONFIG: untrusted });
+    assertOneLineError(
+      tls,
+      1,
+      new RegExp(
+        `^event-xmlrpc: the Kubernetes API at ${info.server.replaceAll('.', '\\.')} presented a certificate that KUBECONFIG=${untrusted} does not trust \\(.+\\): ` +
+          "check the cluster's certificate-authority there \\(kubectl config view --minify\\)$",
+        'm',
+      ),
+    );
+
+    const plain = path.join(dir, 'plain');
+    await writeFile(plain, kubeconfigYaml({ server: 'http://127.0.0.1:8080', caFile: info.caFile }, { name: 'admin', token: 'x' }));
+    const http = await cli(['raise', 'E_X', '-n', 'default'], { KUBECONFIG: plain });
+    assertOneLineError(http, 1, /./);
+    assert.equal(
+      http.stderr,
+      `event-xmlrpc: the server http://127.0.0.1:8080 in KUBECONFIG=${plain} is plain http://, which is refused unless its cluster sets ` +
+        "insecure-skip-tls-verify: true; use the cluster's https:// address\n",
+    );
+  });
+
+  it('a user RBAC does not let create raises: who, what, where, and how to check', async () => {
+    const namespace = await newNamespace('cli-forbidden');
+    // The operator's own user reads raises but may not create them.
+    const run = await cli(['raise', 'E_X', '-n', namespace], { KUBECONFIG: await writeKubeconfigFile('operator') });
+    assertOneLineError(run, 1, /./);
+    assert.equal(
+      run.stderr,
+      `event-xmlrpc: the Kubernetes API at ${testCluster().info.server} refused user "event-xmlrpc-operator": eventraises.eventxmlrpc.io is forbidden: ` +
+        `User "event-xmlrpc-operator" cannot create resource "eventraises" in API group "eventxmlrpc.io" in the namespace "${namespace}"; ` +
+        `a cluster admin can grant it with RBAC (check: kubectl auth can-i create eventraises.eventxmlrpc.io -n ${namespace})\n`,
+    );
+    assert.deepEqual(await listRaises(namespace), []);
   });
 });
 

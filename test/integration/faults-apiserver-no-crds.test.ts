@@ -1,4 +1,5 @@
-// The operator started against a cluster without its CRDs: one line, exit 1.
+// The operator started against a cluster without its CRDs, and the CLI used
+// there: the same line from both, saying how to install them; exit 1.
 // Runs alone after the other files (the runner's second phase), because it
 // removes a CRD, and every object of that kind with it, for a moment.
 import assert from 'node:assert/strict';
@@ -11,11 +12,12 @@ import { testCluster, writeKubeconfigFile } from '../support/cluster.js';
 import { waitFor } from '../support/objects.js';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const CRD_FILE = fileURLToPath(new URL('../../crds/eventraises.eventxmlrpc.io.yaml', import.meta.url));
 
-function runOperator(kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
+function run(entry: string, args: string[], kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--http-port=0'], { env: { ...process.env, KUBECONFIG: kubeconfig } });
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig } });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -24,7 +26,7 @@ function runOperator(kubeconfig: string): Promise<{ code: number | null; stderr:
 }
 
 describe('startup without the CRDs', () => {
-  it('says which CRD is missing and how to install it, in one line, exit 1', async () => {
+  it('operator and CLI say which CRD is missing and how to install it, in one line, exit 1', async () => {
     const crds = testCluster().admin.makeApiClient(ApiextensionsV1Api);
     const name = 'eventraises.eventxmlrpc.io';
     await crds.deleteCustomResourceDefinition({ name });
@@ -33,10 +35,16 @@ describe('startup without the CRDs', () => {
         () => crds.readCustomResourceDefinition({ name }).then(() => 200, (err: { code?: number }) => err.code),
         (code) => (code === 404 ? code : undefined),
       );
-      const { code, stderr } = await runOperator(await writeKubeconfigFile('admin'));
-      assert.equal(code, 1);
-      assert.equal(stderr.trim().split('\n').length, 1, stderr);
-      assert.match(stderr, /^event-xmlrpc-operator: CRD eventraises\.eventxmlrpc\.io not installed on https:\/\/127\.0\.0\.1:\d+: kubectl apply -f crds\/$/m);
+      const kubeconfig = await writeKubeconfigFile('admin');
+      const sentence =
+        `the Kubernetes API at ${testCluster().info.server} does not serve eventraises.eventxmlrpc.io (eventxmlrpc.io/v1alpha1): ` +
+        'its CRDs are not installed; install them as a cluster admin: kubectl apply -f crds/';
+      const operator = await run(MAIN, ['--http-port=0'], kubeconfig);
+      assert.equal(operator.code, 1);
+      assert.equal(operator.stderr, `event-xmlrpc-operator: ${sentence}\n`);
+      const cli = await run(CLI, ['raise', 'E_X', '-n', 'default'], kubeconfig);
+      assert.equal(cli.code, 1);
+      assert.equal(cli.stderr, `event-xmlrpc: ${sentence}\n`);
     } finally {
       const [crd] = loadAllYaml(readFileSync(CRD_FILE, 'utf8')) as KubernetesObject[];
       await KubernetesObjectApi.makeApiClient(testCluster().admin).create(crd!);

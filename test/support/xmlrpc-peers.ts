@@ -9,18 +9,24 @@ export interface RecordedCall {
   params: unknown[];
 }
 
-/** A peer that records the calls it decoded, and lets a test wait for them. */
-export class CallLog {
-  readonly calls: RecordedCall[] = [];
+/** A fault a server answered, as it recorded it. */
+export interface RecordedFault {
+  faultCode: number;
+  faultString: string;
+}
+
+/** A peer that records the calls it decoded (or another kind of record), and lets a test wait for them. */
+export class CallLog<T = RecordedCall> {
+  readonly calls: T[] = [];
   private waiters: Array<() => void> = [];
 
-  push(call: RecordedCall): void {
+  push(call: T): void {
     this.calls.push(call);
     for (const wake of this.waiters.splice(0)) wake();
   }
 
   /** Resolves once `count` calls arrived (rejects after timeoutMs with what did arrive). */
-  async waitFor(count: number, timeoutMs = 15_000): Promise<RecordedCall[]> {
+  async waitFor(count: number, timeoutMs = 15_000): Promise<T[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.calls.length < count) {
       const left = deadline - Date.now();
@@ -43,7 +49,14 @@ export interface XmlRpcPeer {
   close(): Promise<void>;
 }
 
+/** A server that also records, with its own clock, the faults it answered. */
+export interface FaultRecordingPeer extends XmlRpcPeer {
+  log: CallLog<RecordedCall & { time: number }>;
+  faults: CallLog<RecordedFault & { time: number }>;
+}
+
 const PYTHON_SERVER = fileURLToPath(new URL('../peers/python_xmlrpc_server.py', import.meta.url));
+const PERL_SERVER = fileURLToPath(new URL('../peers/perl_rpc_xml_server.pl', import.meta.url));
 
 /** CPython's xmlrpc.server, in its own process. */
 export async function startPythonPeer(): Promise<XmlRpcPeer> {
@@ -62,6 +75,38 @@ export async function startPythonPeer(): Promise<XmlRpcPeer> {
   return {
     port,
     log,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      child.kill();
+      await once(child, 'exit');
+    },
+  };
+}
+
+/**
+ * Perl's RPC::XML::Server (Debian librpc-xml-perl), in its own process; `methods` answer true,
+ * any other method is a fault. It records the calls it decoded and the faults it answered.
+ */
+export async function startPerlPeer(methods: string[]): Promise<FaultRecordingPeer> {
+  const child: ChildProcess = spawn('perl', [PERL_SERVER, ...methods], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const log = new CallLog<RecordedCall & { time: number }>();
+  const faults = new CallLog<RecordedFault & { time: number }>();
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`perl RPC::XML server exited with ${code} (is librpc-xml-perl installed? .ci/run installs it)`)));
+    lines.on('line', (line) => {
+      const listening = /^listening (\d+)$/.exec(line);
+      if (listening) return resolve(Number(listening[1]));
+      const record = JSON.parse(line) as { time: number; method?: string; params?: unknown[]; fault?: RecordedFault };
+      if (record.fault) faults.push({ ...record.fault, time: record.time });
+      else log.push({ method: record.method!, params: record.params!, time: record.time });
+    });
+  });
+  return {
+    port,
+    log,
+    faults,
     close: async () => {
       if (child.exitCode !== null) return;
       child.kill();

@@ -24,7 +24,10 @@ describe('parseSocket', () => {
   // OpenSIPS accepts several of these (port wrap, leading zeros, raw method text); we refuse them.
   const rejected: Array<[string, string, RegExp]> = [
     ['XMLRPC:127.0.0.1:8090:m', 'UnsupportedScheme', /must start with "xmlrpc:"/],
-    ['http://h:80/', 'UnsupportedScheme', /case-sensitive/],
+    ['http://h:80/', 'UnsupportedScheme', /^socket "http:\/\/h:80\/" is not a URL: write xmlrpc:HOST:PORT\[PATH\]:METHOD, e\.g\. xmlrpc:blocker\.voip\.svc:8080\/RPC2:block_ip$/],
+    ['https://h/RPC2', 'UnsupportedScheme', /is not a URL: write xmlrpc:HOST:PORT\[PATH\]:METHOD/],
+    ['xmlrpc://host:8080/RPC2:m', 'MalformedSocket', /^socket "xmlrpc:\/\/host:8080\/RPC2:m" is not a URL: write xmlrpc:host:8080\/RPC2:m, without "\/\/"$/],
+    ['xmlrpc://[::1]:80:m', 'MalformedSocket', /write xmlrpc:\[::1\]:80:m, without/],
     ['xmlrpc:h:73626:m', 'InvalidPort', /1\.\.65535/],
     ['xmlrpc:h:65536:m', 'InvalidPort', /1\.\.65535/],
     ['xmlrpc:h:08090:m', 'InvalidPort', /without leading zeros/],
