@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The XML-RPC servers of the integration tests that come from Debian packages,
+# The XML-RPC servers and Lua interpreters of the integration tests that come from Debian packages,
 # pinned to the versions of Debian bookworm; nothing is done when they are
 # already there. Needs root (CI runs as root) and apt-get.
 set -euo pipefail
@@ -7,6 +7,8 @@ set -euo pipefail
 # package=version: what the tests run, and the versions they were written against.
 PACKAGES=(
   librpc-xml-perl=0.82-1   # Perl RPC::XML::Server: test/peers/perl_rpc_xml_server.pl
+  lua5.4=5.4.4-3+deb12u1   # the Argo CD health scripts of deploy/argocd/ ...
+  lua5.1=5.1.5-9           # ... and Lua 5.1, the language Argo CD's gopher-lua speaks
 )
 
 missing=()
