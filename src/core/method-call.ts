@@ -1,6 +1,5 @@
-import { create } from 'xmlbuilder2';
-import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { validateEvent, type EventParam } from './event-params.js';
+import { escapeXmlText } from './xml-text.js';
 
 export interface MethodCall {
   method: string;
@@ -24,45 +23,34 @@ const DECLARATION = '<?xml version="1.0"?>\n';
  * Encodes an event as the XML-RPC methodCall OpenSIPS event_xmlrpc sends:
  * the same elements and the same line breaks (bare LF, no indentation, none
  * after the root), so servers written for OpenSIPS parse it unchanged. Unlike
- * OpenSIPS, text is escaped, and CR survives the round trip as `&#13;`.
+ * OpenSIPS, every text is escaped (see escapeXmlText), so the server decodes
+ * exactly the method, event name and params given here.
+ *
+ * The layout is fixed and small, so it is written directly: a generic XML
+ * builder would add nothing but its own escaping rules.
  */
 export function encodeMethodCall(call: MethodCall): string {
   const problems = validateEvent(call.event, call.params);
   if (problems.length > 0) throw new InvalidEventError(problems);
-
-  const root = create().ele('methodCall');
-  root.txt('\n').ele('methodName').txt(call.method).up().txt('\n');
-  const params = root.ele('params').txt('\n');
-  appendParam(params, (param) => typedValue(param, { string: call.event }));
+  // The method comes from a socket the schema limits to A-Z a-z 0-9 _ . : /; escaped anyway.
+  const parts = [DECLARATION, '<methodCall>\n<methodName>', escapeXmlText(call.method), '</methodName>\n<params>\n'];
+  parts.push(param(value({ string: call.event })));
   for (const p of call.params) {
-    if (p.name !== undefined && call.useStructParam) {
-      appendParam(params, (param) => {
-        const member = param.ele('value').ele('struct').ele('member').txt('\n');
-        member.ele('name').txt(p.name!).up().txt('\n');
-        typedValue(member, p);
-        member.txt('\n');
-      });
-    } else {
-      appendParam(params, (param) => {
-        if (p.name !== undefined) param.ele('name').txt(p.name).up().txt('\n');
-        typedValue(param, p);
-      });
-    }
+    const name = p.name === undefined ? undefined : `<name>${escapeXmlText(p.name)}</name>\n`;
+    if (name === undefined) parts.push(param(value(p)));
+    else if (call.useStructParam) parts.push(param(`<value><struct><member>\n${name}${value(p)}\n</member></struct></value>`));
+    else parts.push(param(name + value(p)));
   }
-  root.txt('\n');
-  // xmlbuilder2 escapes & < >; CR is legal raw but parsers turn it into LF.
-  return DECLARATION + root.end({ headless: true }).replaceAll('\r', '&#13;');
+  parts.push('</params>\n</methodCall>');
+  return parts.join('');
 }
 
-function appendParam(params: XMLBuilder, fill: (param: XMLBuilder) => void): void {
-  const param = params.ele('param').txt('\n');
-  fill(param);
-  param.txt('\n');
-  params.txt('\n');
+function param(content: string): string {
+  return `<param>\n${content}\n</param>\n`;
 }
 
-function typedValue(parent: XMLBuilder, param: EventParam): void {
-  const value = parent.ele('value');
-  if (typeof param.string === 'string') value.ele('string').txt(param.string);
-  else value.ele('int').txt(String(param.int));
+function value(p: EventParam): string {
+  return typeof p.string === 'string'
+    ? `<value><string>${escapeXmlText(p.string)}</string></value>`
+    : `<value><int>${String(p.int)}</int></value>`;
 }

@@ -11,3 +11,16 @@ export function findForbiddenXmlChar(text: string): { codePoint: string; index: 
   const code = match[0].codePointAt(0) ?? 0;
   return { codePoint: `U+${code.toString(16).toUpperCase().padStart(4, '0')}`, index: match.index };
 }
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '\r': '&#13;' };
+
+/**
+ * XML character data that a parser decodes back to exactly `text`: every
+ * `&`, `<` and `>` is escaped, whatever follows it (text that looks like an
+ * entity or a character reference stays text), and CR, which is legal raw but
+ * which parsers turn into LF, becomes `&#13;`. The text must hold no character
+ * XML 1.0 forbids (see findForbiddenXmlChar).
+ */
+export function escapeXmlText(text: string): string {
+  return text.replace(/[&<>\r]/g, (c) => ESCAPES[c]!);
+}

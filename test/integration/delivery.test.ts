@@ -18,6 +18,9 @@ const PARAMS = [
 const PLAIN_DECODED = ['ip', '192.168.2.11', 'count', -3, 'extra', 'INVITE <sip:a@b> & ☃\r\n', 'unnamed'];
 const STRUCT_DECODED = [{ ip: '192.168.2.11' }, { count: -3 }, { extra: 'INVITE <sip:a@b> & ☃\r\n' }, 'unnamed'];
 
+// Text that looks like an entity, a character reference or markup: the server must decode it as written.
+const ENTITY_LIKE = ['Tom &amp; Jerry', 'price &lt;5', 'x&#60;y', 'x&#x3c;y', 'ctl&#1;x', 'AT&T;', '&x;', ']]>'];
+
 const peers: Array<[string, () => Promise<XmlRpcPeer>]> = [
   ['Python xmlrpc.server', startPythonPeer],
   ['npm xmlrpc', () => startNpmPeer(['on_event'])],
@@ -84,6 +87,19 @@ for (const [peerName, startPeer] of peers) {
         }
       });
     }
+
+    it('text that looks like an entity arrives exactly as written', async () => {
+      const before = peer.log.calls.length;
+      const params = ENTITY_LIKE.map((text, i) => ({ name: `p${i}`, string: text }));
+      const raise = await raiseEvent(namespace, { event: 'E_TEST', params, syncMode: true });
+      const done = await waitForRaise(namespace, raise.metadata.name!);
+      assert.equal(done.status?.phase, 'Delivered');
+      const calls = (await peer.log.waitFor(before + 2)).slice(before);
+      const plain = calls.find((c) => typeof c.params[2] === 'string');
+      const struct = calls.find((c) => typeof c.params[1] === 'object');
+      assert.deepEqual(plain?.params, ['E_TEST', ...ENTITY_LIKE.flatMap((text, i) => [`p${i}`, text])]);
+      assert.deepEqual(struct?.params, ['E_TEST', ...ENTITY_LIKE.map((text, i) => ({ [`p${i}`]: text }))]);
+    });
   });
 }
 

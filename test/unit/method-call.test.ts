@@ -53,6 +53,37 @@ describe('encodeMethodCall beyond the captures', () => {
     assert.ok(body.includes('<string>INVITE &lt;sip:a@b&gt; &amp; "q" \'s\' ]]&gt;&#13;\nx</string>'), body);
   });
 
+  // Text that looks like markup, an entity or a character reference must reach the server as written.
+  const ENTITY_LIKE: Array<[text: string, escaped: string]> = [
+    ['Tom &amp; Jerry', 'Tom &amp;amp; Jerry'],
+    ['price &lt;5', 'price &amp;lt;5'],
+    ['x&#60;y', 'x&amp;#60;y'],
+    ['x&#x3c;y', 'x&amp;#x3c;y'],
+    ['ctl&#1;x', 'ctl&amp;#1;x'],
+    ['AT&T;', 'AT&amp;T;'],
+    ['&x;', '&amp;x;'],
+    [']]>', ']]&gt;'],
+    ['<![CDATA[x]]>', '&lt;![CDATA[x]]&gt;'],
+  ];
+  for (const [text, escaped] of ENTITY_LIKE) {
+    it(`sends ${JSON.stringify(text)} so that it decodes to itself`, () => {
+      for (const struct of [false, true]) {
+        const body = encode([{ name: 'p', string: text }, { string: text }], struct);
+        const strings = [...body.matchAll(/<string>(.*?)<\/string>/gs)].map((m) => m[1]!);
+        assert.deepEqual(strings, ['E_X', escaped, escaped], body);
+        assert.deepEqual(strings.slice(1).map(decodeXmlText), [text, text]);
+      }
+    });
+  }
+
+  it('escapes the method name too', () => {
+    assert.ok(encode([], false, 'a&amp;b<c>').includes('<methodName>a&amp;amp;b&lt;c&gt;</methodName>'));
+  });
+
+  it('writes an empty string as an empty element', () => {
+    assert.ok(encode([{ name: 'e', string: '' }]).includes('<name>e</name>\n<value><string></string></value>'));
+  });
+
   it('writes negative ints as signed decimals', () => {
     assert.ok(encode([{ name: 'n', int: -1 }]).includes('<int>-1</int>'));
     assert.ok(encode([{ name: 'n', int: -2147483648 }]).includes('<int>-2147483648</int>'));
@@ -85,3 +116,14 @@ describe('encodeMethodCall beyond the captures', () => {
     );
   });
 });
+
+/** What an XML parser makes of character data: the five predefined entities and character references. */
+function decodeXmlText(text: string): string {
+  assert.ok(!/[<>]/.test(text), `raw markup in character data: ${text}`);
+  return text.replace(/&(?:(amp|lt|gt|quot|apos)|#(\d+)|#x([0-9a-fA-F]+));|&/g, (whole, name?: string, dec?: string, hex?: string) => {
+    if (name) return { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[name as 'amp']!;
+    if (dec) return String.fromCodePoint(Number(dec));
+    if (hex) return String.fromCodePoint(parseInt(hex, 16));
+    assert.fail(`a bare & is not well-formed: ${text}`);
+  });
+}
