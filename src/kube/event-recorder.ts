@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { microTime } from '../core/lease.js';
-import { truncate } from '../core/text.js';
+import { truncateUtf8 } from '../core/text.js';
 import { errorText } from './errors.js';
 
 export interface ObjectReference {
@@ -29,6 +29,8 @@ export const REPORTING_CONTROLLER = 'eventxmlrpc.io/operator';
 const SERIES_WINDOW_MS = 10 * 60_000;
 /** A series' count is written at most this often, so a storm of failures costs one PATCH per interval. */
 const SERIES_FLUSH_MS = 30_000;
+/** The API server refuses an Event whose note is longer (bytes, not characters). */
+const NOTE_MAX_BYTES = 1024;
 
 /**
  * Kubernetes Events (events.k8s.io/v1) about the operator's objects, for what
@@ -88,7 +90,7 @@ export class EventRecorder {
         action,
         reason,
         type: 'Warning',
-        note: truncate(note),
+        note: truncateUtf8(note, NOTE_MAX_BYTES),
         regarding,
       },
     });
