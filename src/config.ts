@@ -12,6 +12,8 @@ export interface OperatorConfig {
   userAgent: string;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
+  /** Response body bytes read at most; past them the connection is closed. */
+  maxResponseBytes: number;
   perSubscriberConcurrency: number;
   /** Raises running at once at most (parked raises not counted). */
   maxRaisesInFlight: number;
@@ -45,6 +47,8 @@ export type ParsedCommandLine =
   | { kind: 'error'; message: string };
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
+/** A methodResponse to a notification is a few hundred bytes, a fault with a traceback a few KB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
 /** Each flag, its environment variable, and its help line. The flag wins over the variable. */
 const FLAGS = {
@@ -54,6 +58,7 @@ const FLAGS = {
   'user-agent': { env: 'EVENT_XMLRPC_USER_AGENT', type: 'string', help: 'User-Agent header of every request' },
   'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', help: 'TCP connect timeout (default 5s)' },
   'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', help: 'time allowed for the response after the request is sent (default 15s)' },
+  'max-response-bytes': { env: 'EVENT_XMLRPC_MAX_RESPONSE_BYTES', type: 'count', help: 'response body bytes read at most; past them the connection is closed and the attempt fails (default 65536)' },
   'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
   'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', help: 'raises running at once at most, over all namespaces; the others wait, namespaces served in turn (default 128)' },
   'max-raises-in-flight-per-namespace': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT_PER_NAMESPACE', type: 'count', help: 'raises of one namespace running at once at most (default 32)' },
@@ -149,6 +154,7 @@ export function parseCommandLine(
       userAgent: (raw('user-agent') as string | undefined) ?? defaultUserAgent(version),
       connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
       responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
+      maxResponseBytes: count(raw('max-response-bytes'), DEFAULT_MAX_RESPONSE_BYTES, 'max-response-bytes'),
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
       maxRaisesInFlight: count(raw('max-raises-in-flight'), 128, 'max-raises-in-flight'),
       maxRaisesInFlightPerNamespace: count(raw('max-raises-in-flight-per-namespace'), 32, 'max-raises-in-flight-per-namespace'),

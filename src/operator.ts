@@ -74,6 +74,7 @@ export class Operator {
       userAgent: config.userAgent,
       connectTimeoutMs: config.connectTimeoutMs,
       responseTimeoutMs: config.responseTimeoutMs,
+      maxResponseBytes: config.maxResponseBytes,
     });
     this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) =>
       this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace: subscriberKey.split('/')[0] }),

@@ -14,7 +14,7 @@ export interface RawPeer {
  * and answers with `reply(request)` (after `delayMs`), or never answers when it returns null.
  */
 export async function startRawPeer(
-  reply: (request: RawRequest) => string | null,
+  reply: (request: RawRequest) => string | Buffer | null,
   options: { delayMs?: number } = {},
 ): Promise<RawPeer> {
   const requests: RawRequest[] = [];
@@ -68,6 +68,89 @@ export async function startRawPeer(
 
 export function httpResponse(status: number, body: string, reason = 'OK'): string {
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/xml\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
+/** A response whose body is bytes, with extra header lines (`Name: value`). */
+export function binaryResponse(status: number, body: Buffer, extraHeaders: string[] = []): Buffer {
+  const head = [`HTTP/1.1 ${status} OK`, 'Content-Type: text/xml', ...extraHeaders, `Content-Length: ${body.length}`, 'Connection: close', '', ''].join('\r\n');
+  return Buffer.concat([Buffer.from(head, 'latin1'), body]);
+}
+
+export interface EndlessPeer {
+  port: number;
+  /** One entry per connection once it closed: the body bytes the kernel accepted from this peer before the client closed. */
+  connections: Array<{ bodyBytesWritten: number; closedByClient: boolean }>;
+  /** Resolves once `count` connections closed. */
+  waitForClosed(count: number, timeoutMs?: number): Promise<EndlessPeer['connections']>;
+  close(): Promise<void>;
+}
+
+/**
+ * Answers every request with `head` (status line and headers, no
+ * Content-Length) and then a body of `limitBytes` (default 400 MB) written as
+ * fast as the client takes it, streamed, never held in memory at once.
+ */
+export async function startEndlessPeer(head: string, limitBytes = 400 * 1024 * 1024): Promise<EndlessPeer> {
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  const connections: EndlessPeer['connections'] = [];
+  const sockets = new Set<net.Socket>();
+  let wake: (() => void) | undefined;
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    const headBytes = Buffer.byteLength(head);
+    let started = false;
+    let sent = 0;
+    let closedByClient = false;
+    socket.on('error', () => (closedByClient = true));
+    socket.on('end', () => (closedByClient = true));
+    socket.on('close', () => {
+      sockets.delete(socket);
+      connections.push({ bodyBytesWritten: Math.max(0, socket.bytesWritten - headBytes), closedByClient });
+      wake?.();
+    });
+    const pump = () => {
+      while (!socket.destroyed && sent < limitBytes) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) return void socket.once('drain', pump);
+      }
+      if (!socket.destroyed) socket.end();
+    };
+    let buffer = Buffer.alloc(0);
+    socket.on('data', (data) => {
+      if (started) return;
+      buffer = Buffer.concat([buffer, data]);
+      if (buffer.indexOf('\r\n\r\n') < 0) return;
+      const request = parseRawRequest(buffer);
+      if (request.body.length < Number(request.headers.get('content-length') ?? 0)) return;
+      started = true;
+      socket.write(head);
+      pump();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections,
+    async waitForClosed(count, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (connections.length < count) {
+        if (Date.now() > deadline) throw new Error(`expected ${count} closed connections, got ${connections.length}`);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 100);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      return connections;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
 
 export const XMLRPC_OK = httpResponse(

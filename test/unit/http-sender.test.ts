@@ -4,10 +4,13 @@ import type { EventParam } from '../../src/core/event-params.js';
 import { encodeMethodCall } from '../../src/core/method-call.js';
 import { parseSocket, type DeliveryTarget } from '../../src/core/socket.js';
 import { HttpSender } from '../../src/delivery/http-sender.js';
-import { XMLRPC_OK, httpResponse, refusedPort, startRawPeer, xmlRpcFault } from '../support/tcp-peers.js';
+import { gzipSync } from 'node:zlib';
+import { MAX_TEXT } from '../../src/core/text.js';
+import { XMLRPC_OK, binaryResponse, httpResponse, refusedPort, startEndlessPeer, startRawPeer, xmlRpcFault } from '../support/tcp-peers.js';
+import { hugeFault } from '../support/hostile-bodies.js';
 import { readVector } from '../support/vectors.js';
 
-const sender = new HttpSender({ userAgent: 'event-xmlrpc-operator/test', connectTimeoutMs: 2000, responseTimeoutMs: 300 });
+const sender = new HttpSender({ userAgent: 'event-xmlrpc-operator/test', connectTimeoutMs: 2000, responseTimeoutMs: 300, maxResponseBytes: 4096 });
 after(() => sender.close());
 
 function targetOf(socket: string): DeliveryTarget {
@@ -61,9 +64,35 @@ describe('HttpSender on the wire', () => {
 });
 
 describe('HttpSender outcomes', () => {
-  const outcomes: Array<[string, string | null, Record<string, unknown>]> = [
-    ['a methodResponse is Delivered', XMLRPC_OK, { outcome: 'Delivered', httpStatus: 200, written: true }],
-    ['a non-XML 200 is Delivered', httpResponse(200, 'ok'), { outcome: 'Delivered', httpStatus: 200 }],
+  const outcomes: Array<[string, string | Buffer | null, Record<string, unknown>]> = [
+    ['a methodResponse is Delivered', XMLRPC_OK, { outcome: 'Delivered', httpStatus: 200, written: true, error: undefined }],
+    ['a non-XML 200 is Delivered, saying why the body did not count', httpResponse(200, 'ok'), { outcome: 'Delivered', httpStatus: 200, error: 'body not judged: not XML; HTTP 200 decides' }],
+    [
+      'a gzip body is not read: the status decides',
+      binaryResponse(200, gzipSync(xmlRpcFault(4, 'x')), ['Content-Encoding: gzip']),
+      { outcome: 'Delivered', httpStatus: 200, error: 'body not read: Content-Encoding gzip; HTTP 200 decides' },
+    ],
+    [
+      'a binary body: the status decides',
+      binaryResponse(200, Buffer.from([0xff, 0xfe, 0, 1, 2])),
+      { outcome: 'Delivered', httpStatus: 200, error: 'body not judged: binary body: not UTF-8 text; HTTP 200 decides' },
+    ],
+    [
+      'a body over the bound fails unread',
+      httpResponse(200, hugeFault(5000)),
+      { outcome: 'Failed', httpStatus: 200, error: 'response body over 4096 bytes (--max-response-bytes): not read, connection closed' },
+    ],
+    ['a fault string is cut to the text bound', httpResponse(200, hugeFault(3500)), { outcome: 'Failed', faultCode: 4, faultString: `${'x'.repeat(MAX_TEXT - 1)}…` }],
+    [
+      'a reason phrase is cut to the text bound',
+      httpResponse(503, '', 'y'.repeat(5000)),
+      { outcome: 'Failed', httpStatus: 503, error: `HTTP 503 ${'y'.repeat(MAX_TEXT - 10)}…` },
+    ],
+    [
+      'headers over the bound fail the attempt',
+      `HTTP/1.1 200 OK\r\nX-Junk: ${'z'.repeat(20_000)}\r\nContent-Length: 0\r\n\r\n`,
+      { outcome: 'Failed', httpStatus: undefined, error: /^response headers over 16384 bytes from 127\.0\.0\.1:\d+$/ },
+    ],
     ['an HTTP 500 fails with its status', httpResponse(500, 'boom', 'Internal Server Error'), { outcome: 'Failed', httpStatus: 500, error: 'HTTP 500 Internal Server Error' }],
     ['a <fault> fails with its code and string', xmlRpcFault(4, 'Too many'), { outcome: 'Failed', httpStatus: 200, faultCode: 4, faultString: 'Too many' }],
     ['silence fails with a timeout after the request was written', null, { outcome: 'Failed', written: true, error: 'no response within 300ms' }],
@@ -75,7 +104,11 @@ describe('HttpSender outcomes', () => {
         const delivery = sender.send(targetOf(`xmlrpc:127.0.0.1:${peer.port}:m`), '<x/>');
         assert.equal(await delivery.written, true);
         const result = await delivery.result;
-        for (const [field, value] of Object.entries(expected)) assert.deepEqual(result[field as keyof typeof result], value, field);
+        for (const [field, value] of Object.entries(expected)) {
+          const actual = result[field as keyof typeof result];
+          if (value instanceof RegExp) assert.match(String(actual), value, field);
+          else assert.deepEqual(actual, value, field);
+        }
       } finally {
         await peer.close();
       }
@@ -96,5 +129,19 @@ describe('HttpSender outcomes', () => {
     const result = await sender.send(targetOf('xmlrpc:no-such-host.invalid:80:m'), '<x/>').result;
     assert.equal(result.outcome, 'Failed');
     assert.match(result.error ?? '', /^host no-such-host\.invalid does not resolve \((ENOTFOUND|EAI_AGAIN)\)$/);
+  });
+
+  it('stops reading an endless body after the bound and closes the connection', async () => {
+    const peer = await startEndlessPeer('HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nConnection: close\r\n\r\n');
+    try {
+      const result = await sender.send(targetOf(`xmlrpc:127.0.0.1:${peer.port}:m`), '<x/>').result;
+      assert.deepEqual([result.outcome, result.httpStatus, result.error], ['Failed', 200, 'response body over 4096 bytes (--max-response-bytes): not read, connection closed']);
+      const [connection] = await peer.waitForClosed(1);
+      assert.equal(connection!.closedByClient, true);
+      // The socket buffers of both kernels take a few MB (about 4 on Linux loopback); without the bound the peer writes all 400 MB.
+      assert.ok(connection!.bodyBytesWritten < 32 * 1024 * 1024, `${connection!.bodyBytesWritten} bytes written`);
+    } finally {
+      await peer.close();
+    }
   });
 });
