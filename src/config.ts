@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, checkDurations } from './core/lease.js';
 import { parseDuration } from './core/duration.js';
-import type { RetryPolicy } from './core/retry-policy.js';
+import { DELIVERY_LIMITS, type RetryPolicy } from './core/retry-policy.js';
+import { MAX_TIMER_MS } from './core/timer.js';
 
 export interface OperatorConfig {
   syncMode: boolean;
@@ -153,7 +154,7 @@ export function parseCommandLine(
       namespaces: list(raw('namespace')),
       userAgent: (raw('user-agent') as string | undefined) ?? defaultUserAgent(version),
       connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
-      responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout'),
+      responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout', DELIVERY_LIMITS.timeoutSeconds * 1000),
       maxResponseBytes: count(raw('max-response-bytes'), DEFAULT_MAX_RESPONSE_BYTES, 'max-response-bytes'),
       perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
       maxRaisesInFlight: count(raw('max-raises-in-flight'), 128, 'max-raises-in-flight'),
@@ -170,10 +171,10 @@ export function parseCommandLine(
       retryPeriodMs: duration(raw('retry-period'), DEFAULT_RETRY_PERIOD_MS, 'retry-period'),
       shutdownGraceMs: duration(raw('shutdown-grace'), 25_000, 'shutdown-grace'),
       retry: {
-        limit: whole(raw('retry-limit'), 3, 'retry-limit'),
+        limit: whole(raw('retry-limit'), 3, 'retry-limit', DELIVERY_LIMITS.retryLimit),
         backoff: backoff(raw('retry-backoff')),
-        initialDelayMs: duration(raw('retry-initial-delay'), 500, 'retry-initial-delay'),
-        maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay'),
+        initialDelayMs: duration(raw('retry-initial-delay'), 500, 'retry-initial-delay', DELIVERY_LIMITS.retryDelayMs),
+        maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay', DELIVERY_LIMITS.retryDelayMs),
         retryOnFaultCodes: [],
       },
     };
@@ -198,12 +199,20 @@ function list(value: string | string[] | undefined): string[] {
   return [...new Set(items.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean))];
 }
 
-function duration(value: string | string[] | undefined, fallback: number, name: string): number {
+/** Durations are at most `maxMs`, and never longer than a Node timer can wait. */
+function duration(value: string | string[] | undefined, fallback: number, name: string, maxMs = MAX_TIMER_MS): number {
   if (value === undefined) return fallback;
   const ms = parseDuration(String(value));
   if (ms === undefined) throw new Error(`--${name} must be a duration like 500ms, 5s or 1m, not "${String(value)}"`);
   if (ms <= 0) throw new Error(`--${name} must be more than zero`);
+  if (ms > maxMs) throw new Error(`--${name} must be at most ${formatMs(maxMs)}, not "${String(value)}"`);
   return ms;
+}
+
+function formatMs(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
 }
 
 
@@ -221,9 +230,9 @@ function port(value: string | string[] | undefined, fallback: number, name: stri
   return n;
 }
 
-function whole(value: string | string[] | undefined, fallback: number, name: string): number {
+function whole(value: string | string[] | undefined, fallback: number, name: string, max: number): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(String(value))) throw new Error(`--${name} must be a whole number, not "${String(value)}"`);
+  if (!/^\d+$/.test(String(value)) || Number(value) > max) throw new Error(`--${name} must be a whole number 0..${max}, not "${String(value)}"`);
   return Number(value);
 }
 

@@ -3,6 +3,7 @@ import type { Logger } from 'winston';
 import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber, type SubscriberHealth } from './api/types.js';
 import type { OperatorConfig } from './config.js';
 import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.js';
+import { clampTimerMs } from './core/timer.js';
 import { Controller } from './controller/controller.js';
 import { HEALTH_FLUSH_MS, HealthTracker } from './controller/health-tracker.js';
 import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
@@ -217,7 +218,7 @@ export class Operator {
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
         this.raiseReconciler.drain().then(() => true),
-        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), config.shutdownGraceMs))),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), clampTimerMs(config.shutdownGraceMs)))),
       ]);
       clearTimeout(timer);
       const fields = { inFlight, remaining: this.raiseReconciler.inFlight, ms: Math.round(performance.now() - started) };

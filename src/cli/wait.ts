@@ -1,6 +1,7 @@
 import { CustomObjectsApi, Watch, type KubeConfig } from '@kubernetes/client-node';
 import { EVENT_RAISES, type EventRaise } from '../api/types.js';
 import { isTerminal } from '../core/raise-status.js';
+import { clampTimerMs } from '../core/timer.js';
 import { collectionPath } from '../kube/api-client.js';
 import { statusCode } from '../kube/errors.js';
 
@@ -72,7 +73,7 @@ function watchOnce(
       controller?.abort();
       resolve(end);
     };
-    const timer = setTimeout(() => finish({ kind: 'timeout' }), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => finish({ kind: 'timeout' }), clampTimerMs(deadline - Date.now()));
 
     const onEvent = (type: string, obj: EventRaise & { code?: number }) => {
       switch (type) {
@@ -112,7 +113,7 @@ function watchOnce(
 /** The promise's value, or undefined if the deadline comes first. */
 async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), Math.max(0, deadline - Date.now()))));
+  const expired = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), clampTimerMs(deadline - Date.now()))));
   try {
     return await Promise.race([promise, expired]);
   } finally {
@@ -121,5 +122,5 @@ async function beforeDeadline<T>(promise: Promise<T>, deadline: number): Promise
 }
 
 function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
+  return new Promise((resolve) => setTimeout(resolve, clampTimerMs(ms)));
 }

@@ -1,5 +1,20 @@
 import type { DeliverySpec } from '../api/types.js';
 import { parseDuration } from './duration.js';
+import { clampTimerMs } from './timer.js';
+
+/**
+ * The maxima of Subscriber.spec.delivery, which the CRD enforces at admission
+ * (crds/subscribers.eventxmlrpc.io.yaml) and the operator's flags may not
+ * exceed either. With them one delivery lasts at most
+ * (limit + 1) x (connect timeout + 2 x response timeout) + limit x maxDelay,
+ * plus its wait for a per-subscriber slot: about 34 hours.
+ */
+export const DELIVERY_LIMITS = {
+  timeoutSeconds: 300,
+  retryLimit: 100,
+  /** For initialDelay and maxDelay: 10m. */
+  retryDelayMs: 600_000,
+} as const;
 
 /** How a subscriber's failed deliveries are retried (Subscriber.spec.delivery, else the operator's flags). */
 export interface RetryPolicy {
@@ -45,11 +60,11 @@ const JITTER = 0.2;
  * A server's Retry-After wins, capped at maxDelay too.
  */
 export function retryDelayMs(policy: RetryPolicy, retry: number, retryAfterMs: number | undefined, random: () => number = Math.random): number {
-  if (retryAfterMs !== undefined) return Math.min(Math.max(retryAfterMs, 0), policy.maxDelayMs);
+  if (retryAfterMs !== undefined) return clampTimerMs(Math.min(Math.max(retryAfterMs, 0), policy.maxDelayMs));
   const steps = policy.backoff === 'exponential' ? 2 ** (retry - 1) : retry;
   const base = Math.min(policy.initialDelayMs * steps, policy.maxDelayMs);
   const jittered = base * (1 - JITTER + 2 * JITTER * random());
-  return Math.round(Math.min(jittered, policy.maxDelayMs));
+  return clampTimerMs(Math.round(Math.min(jittered, policy.maxDelayMs)));
 }
 
 /** Retry-After is delay-seconds or an HTTP-date (RFC 9110 10.2.3); undefined when absent or unreadable. */
@@ -67,14 +82,20 @@ export interface DeliveryPolicy {
   responseTimeoutMs: number;
 }
 
-/** A Subscriber's spec.delivery over the operator's defaults, field by field. */
+/**
+ * A Subscriber's spec.delivery over the operator's defaults, field by field,
+ * each held to DELIVERY_LIMITS: an object stored before the schema set them
+ * (or past an older one) gets the limit, not its own value.
+ */
 export function resolveDeliveryPolicy(spec: DeliverySpec | undefined, defaults: DeliveryPolicy): DeliveryPolicy {
   const retry = spec?.retry;
-  const duration = (text: string | undefined, fallback: number) => (text === undefined ? fallback : (parseDuration(text) ?? fallback));
+  const duration = (text: string | undefined, fallback: number) =>
+    Math.min(text === undefined ? fallback : (parseDuration(text) ?? fallback), DELIVERY_LIMITS.retryDelayMs);
+  const timeoutMs = spec?.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 : defaults.responseTimeoutMs;
   return {
-    responseTimeoutMs: spec?.timeoutSeconds !== undefined ? spec.timeoutSeconds * 1000 : defaults.responseTimeoutMs,
+    responseTimeoutMs: Math.min(timeoutMs, DELIVERY_LIMITS.timeoutSeconds * 1000),
     policy: {
-      limit: retry?.limit ?? defaults.policy.limit,
+      limit: Math.min(retry?.limit ?? defaults.policy.limit, DELIVERY_LIMITS.retryLimit),
       backoff: retry?.backoff ?? defaults.policy.backoff,
       initialDelayMs: duration(retry?.initialDelay, defaults.policy.initialDelayMs),
       maxDelayMs: duration(retry?.maxDelay, defaults.policy.maxDelayMs),

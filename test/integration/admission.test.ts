@@ -23,6 +23,8 @@ const MSG = {
   xmlChar: 'param string must not contain characters XML 1.0 forbids',
   sizeCap: 'params exceed the 65536-byte limit',
   immutable: 'spec is immutable: create a new EventRaise to raise the event again',
+  initialDelayMax: 'initialDelay must be at most 10m',
+  maxDelayMax: 'maxDelay must be at most 10m',
   // OpenAPI keyword messages (the apiserver's wording).
   eventPattern: "should match '^[A-Za-z0-9_.-]{1,64}$'",
   tooLong64: 'Too long: may not be more than 64',
@@ -245,4 +247,38 @@ test('a Subscriber socket is validated on update too', async () => {
     ),
     MSG.port,
   );
+});
+
+test('delivery durations and counts up to their limits are accepted', async (t) => {
+  const accepted: Obj[] = [
+    { timeoutSeconds: 300 },
+    { retry: { limit: 100 } },
+    { retry: { initialDelay: '10m', maxDelay: '10m' } },
+    { retry: { initialDelay: '600s', maxDelay: '600000ms' } },
+    { retry: { initialDelay: '9.99m', maxDelay: '0.5s' } },
+  ];
+  for (const delivery of accepted) {
+    await t.test(JSON.stringify(delivery), async () => {
+      const created = await create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', delivery }));
+      assert.deepEqual((created.spec as Obj).delivery, delivery);
+    });
+  }
+});
+
+test('delivery durations and counts over their limits are refused, naming the limit', async (t) => {
+  const refused: Array<[Obj, string]> = [
+    [{ timeoutSeconds: 301 }, 'should be less than or equal to 300'],
+    [{ timeoutSeconds: 3600 }, 'should be less than or equal to 300'],
+    [{ retry: { limit: 101 } }, 'should be less than or equal to 100'],
+    [{ retry: { initialDelay: '10.01m' } }, MSG.initialDelayMax],
+    [{ retry: { initialDelay: '601s' } }, MSG.initialDelayMax],
+    [{ retry: { initialDelay: '600001ms' } }, MSG.initialDelayMax],
+    [{ retry: { maxDelay: '99999m' } }, MSG.maxDelayMax],
+    [{ retry: { maxDelay: '35000m' } }, MSG.maxDelayMax],
+    // Too many digits for a duration in nanoseconds: refused by the same rule, not by an overflow.
+    [{ retry: { maxDelay: '9999999999999m' } }, MSG.maxDelayMax],
+  ];
+  for (const [delivery, message] of refused) {
+    await t.test(JSON.stringify(delivery), () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', delivery })), message));
+  }
 });

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadAllYaml, type V1CustomResourceDefinition, type V1JSONSchemaProps } from '@kubernetes/client-node';
 import { API_VERSION, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import { DELIVERY_LIMITS } from '../../src/core/retry-policy.js';
 
 /**
  * loadAllYaml turns each document into the client's typed model, so schema
@@ -285,6 +286,19 @@ describe('src/api/types.ts follows the CRD schemas', () => {
     ] as const) {
       const enumValues = enumOf(itemsOf(schemaOf(file, kind).properties?.status?.properties?.conditions)?.properties?.status);
       assert.deepEqual(Object.keys(conditionStatuses).sort(), [...(enumValues ?? [])].sort(), kind);
+    }
+  });
+
+  it('the maxima of spec.delivery are the limits the code holds objects and flags to', () => {
+    const delivery = schemaOf('subscribers.eventxmlrpc.io.yaml', 'Subscriber').properties?.spec?.properties?.delivery?.properties;
+    const retry = delivery?.retry?.properties;
+    assert.equal(delivery?.timeoutSeconds?.maximum, DELIVERY_LIMITS.timeoutSeconds);
+    assert.equal(retry?.limit?.maximum, DELIVERY_LIMITS.retryLimit);
+    for (const field of ['initialDelay', 'maxDelay'] as const) {
+      const rules: Array<{ rule: string; message?: string }> = retry?.[field]?.x_kubernetes_validations ?? [];
+      assert.equal(rules.length, 1, field);
+      assert.ok(rules[0]!.rule.includes(`<= ${DELIVERY_LIMITS.retryDelayMs}.0`), rules[0]!.rule);
+      assert.equal(rules[0]!.message, `${field} must be at most ${DELIVERY_LIMITS.retryDelayMs / 60_000}m`);
     }
   });
 

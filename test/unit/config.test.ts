@@ -308,6 +308,31 @@ describe('parseCommandLine', () => {
     }
   });
 
+  describe('bounds: what a Subscriber may not set, no flag sets either', () => {
+    const cases: Array<[flag: string, limit: string, over: string]> = [
+      ['response-timeout', '5m', '301s'],
+      ['retry-initial-delay', '10m', '10.5m'],
+      ['retry-max-delay', '10m', '99999m'],
+    ];
+    for (const [flag, limit, over] of cases) {
+      it(`--${flag} is at most ${limit}`, () => {
+        assert.doesNotThrow(() => config([`--${flag}=${limit}`]));
+        assert.equal(error([`--${flag}=${over}`]), `--${flag} must be at most ${limit}, not "${over}"`);
+      });
+    }
+
+    it('--retry-limit is at most 100', () => {
+      assert.equal(config(['--retry-limit=100']).retry.limit, 100);
+      assert.equal(error(['--retry-limit=101']), '--retry-limit must be a whole number 0..100, not "101"');
+    });
+
+    it('no duration is longer than a Node timer can wait (2^31-1 ms, about 24.8 days)', () => {
+      assert.equal(config(['--shutdown-grace=35791m']).shutdownGraceMs, 35791 * 60_000);
+      assert.equal(error(['--shutdown-grace=35792m']), '--shutdown-grace must be at most 2147483647ms, not "35792m"');
+      assert.match(error(['--connect-timeout=99999m']), /--connect-timeout must be at most 2147483647ms/);
+    });
+  });
+
   describe('counts', () => {
     for (const text of ['0', '-1', '1.5', 'abc', '']) {
       it(`refuses ${JSON.stringify(text)}`, () => {

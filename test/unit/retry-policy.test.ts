@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isRetryable, parseRetryAfter, retryDelayMs, type RetryPolicy } from '../../src/core/retry-policy.js';
+import { DELIVERY_LIMITS, isRetryable, parseRetryAfter, resolveDeliveryPolicy, retryDelayMs, type RetryPolicy } from '../../src/core/retry-policy.js';
+import { MAX_TIMER_MS } from '../../src/core/timer.js';
 
 const policy: RetryPolicy = { limit: 5, backoff: 'exponential', initialDelayMs: 100, maxDelayMs: 1000, retryOnFaultCodes: [-32000] };
 
@@ -44,6 +45,36 @@ describe('retryDelayMs', () => {
     assert.equal(retryDelayMs(policy, 1, 700, middle), 700);
     assert.equal(retryDelayMs(policy, 1, 120_000, middle), 1000);
     assert.equal(retryDelayMs(policy, 3, 0, middle), 0);
+  });
+});
+
+describe('retryDelayMs never leaves a timer to overflow', () => {
+  it('clamps any pause, a Retry-After included, to what a Node timer keeps', () => {
+    const huge = { ...policy, initialDelayMs: 1e15, maxDelayMs: 99999 * 60_000 };
+    assert.equal(retryDelayMs(huge, 1, undefined, () => 0.5), MAX_TIMER_MS);
+    assert.equal(retryDelayMs(huge, 60, undefined, () => 0.5), MAX_TIMER_MS);
+    assert.equal(retryDelayMs(huge, 1, 99999 * 60_000, () => 0.5), MAX_TIMER_MS);
+    assert.equal(retryDelayMs(policy, 1, Number.POSITIVE_INFINITY, () => 0.5), 1000);
+  });
+});
+
+describe('resolveDeliveryPolicy', () => {
+  const defaults = { responseTimeoutMs: 15_000, policy };
+
+  it('takes each field from the spec, else from the defaults', () => {
+    assert.deepEqual(resolveDeliveryPolicy({ timeoutSeconds: 2, retry: { maxDelay: '3s' } }, defaults), {
+      responseTimeoutMs: 2000,
+      policy: { ...policy, maxDelayMs: 3000 },
+    });
+    assert.deepEqual(resolveDeliveryPolicy(undefined, defaults), defaults);
+  });
+
+  it('holds an object from before the schema limits to them', () => {
+    const resolved = resolveDeliveryPolicy({ timeoutSeconds: 3600, retry: { limit: 1000, initialDelay: '99999m', maxDelay: '35000m' } }, defaults);
+    assert.deepEqual(resolved, {
+      responseTimeoutMs: DELIVERY_LIMITS.timeoutSeconds * 1000,
+      policy: { ...policy, limit: DELIVERY_LIMITS.retryLimit, initialDelayMs: DELIVERY_LIMITS.retryDelayMs, maxDelayMs: DELIVERY_LIMITS.retryDelayMs },
+    });
   });
 });
 

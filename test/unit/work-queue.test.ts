@@ -61,6 +61,15 @@ describe('WorkQueue', () => {
     q.shutDown();
   });
 
+  it('addAfter with a delay longer than a Node timer keeps does not fire at once', async () => {
+    const q = new WorkQueue();
+    q.addAfter('far', 99999 * 60_000); // unclamped, Node would fire this after 1 ms
+    q.addAfter('near', 40);
+    assert.equal(await q.get(), 'near');
+    assert.equal(q.length, 0);
+    q.shutDown();
+  });
+
   it('shutDown releases waiting workers with undefined', async () => {
     const q = new WorkQueue();
     const waiting = q.get();
