@@ -2,6 +2,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { EventsV1Api, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
+import { eventName } from '../core/event-name.js';
 import { microTime } from '../core/lease.js';
 import { truncateUtf8 } from '../core/text.js';
 import { errorText } from './errors.js';
@@ -77,13 +78,13 @@ export class EventRecorder {
       return;
     }
     if (open) void this.writeSeries(open); // the old series keeps the count it reached
-    const eventName = `${regarding.name}.${randomBytes(8).toString('hex')}`;
-    this.series.set(key, { eventName, namespace: regarding.namespace, count: 1, startedAt: now, lastObserved: now, patchedCount: 1 });
+    const name = eventName(regarding.name, randomBytes(8).toString('hex'));
+    this.series.set(key, { eventName: name, namespace: regarding.namespace, count: 1, startedAt: now, lastObserved: now, patchedCount: 1 });
     this.prune(now);
     await this.create(key, {
       namespace: regarding.namespace,
       body: {
-        metadata: { name: eventName, namespace: regarding.namespace },
+        metadata: { name, namespace: regarding.namespace },
         eventTime: microTime(new Date(now)) as unknown as Date,
         reportingController: REPORTING_CONTROLLER,
         reportingInstance: this.instance,

@@ -77,6 +77,30 @@ describe('observability', () => {
     }
   });
 
+  it('a Subscriber with a 250-character name gets its DeliveryFailed Event', async () => {
+    const namespace = await newNamespace('events');
+    const refused = await refusedPort();
+    const operator = await startOperator(namespace, ['--sync-mode', '--retry-limit=0']);
+    const name = `${'n'.repeat(120)}.${'m'.repeat(129)}`;
+    assert.equal(name.length, 250);
+    try {
+      await createSubscriber(namespace, name, { event: 'E_LONG', socket: `xmlrpc:127.0.0.1:${refused}:m` });
+      await waitForReady(namespace, name);
+      const raise = await raiseEvent(namespace, { event: 'E_LONG' });
+      assert.equal((await waitForRaise(namespace, raise.metadata.name!)).status?.phase, 'Failed');
+      const api = testCluster().admin.makeApiClient(EventsV1Api);
+      const event = await waitFor(
+        () => api.listNamespacedEvent({ namespace }),
+        (list) => list.items.find((e) => e.reason === 'DeliveryFailed'),
+      );
+      assert.deepEqual([event.regarding?.kind, event.regarding?.name], ['Subscriber', name]);
+      assert.ok(event.metadata?.name?.startsWith('n'.repeat(120)), event.metadata?.name);
+      assert.match(event.note ?? '', /connection refused/);
+    } finally {
+      await operator.stop();
+    }
+  });
+
   it('a Subscriber whose host does not resolve gets a Warning Event', async () => {
     const namespace = await newNamespace('events');
     const operator = await startOperator(namespace);
