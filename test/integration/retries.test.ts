@@ -2,10 +2,11 @@
 // that one subscriber's retries never hold up another.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { DeliverySpec } from '../../src/api/types.js';
+import { API_VERSION, type DeliverySpec } from '../../src/api/types.js';
 import type { Operator } from '../../src/operator.js';
 import { newNamespace } from '../support/cluster.js';
 import { createSubscriber, raiseEvent, waitForRaise, waitForReady } from '../support/objects.js';
+import { storeUnchecked } from '../support/etcd.js';
 import { startOperator } from '../support/operator.js';
 import { XMLRPC_OK, httpResponse, refusedPort, startRawPeer, xmlRpcFault, type RawPeer } from '../support/tcp-peers.js';
 
@@ -131,5 +132,30 @@ describe('retries', () => {
     assert.ok(byName['slow-retries']!.durationMs >= 0.7 * (700 + 1400 + 2000));
     assert.ok(healthyAfter < 2000, `the healthy subscriber got the event ${healthyAfter}ms after the raise (the other waits 4s in retries)`);
     assert.ok(byName.healthy!.durationMs < 1000);
+  });
+});
+
+describe('a Subscriber stored before the schema had its maxima', () => {
+  it('is held to them: a maxDelay past what a timer keeps does not retry at once', async () => {
+    const namespace = await newNamespace('retries-old');
+    const peer = await scriptedPeer(Array.from({ length: 10 }, () => httpResponse(500, 'down', 'Internal Server Error')));
+    const operator = await startOperator(namespace, ['--sync-mode', '--shutdown-grace=1s']);
+    try {
+      // 99000m is over 2^31-1 ms even less 20% of jitter: Node would fire such a pause after 1 ms. Admission refuses it today.
+      await storeUnchecked('subscribers', {
+        apiVersion: API_VERSION,
+        kind: 'Subscriber',
+        metadata: { name: 'old', namespace },
+        spec: { event: 'E_OLD', socket: `xmlrpc:127.0.0.1:${peer.port}:m`, delivery: { retry: { limit: 5, initialDelay: '99000m', maxDelay: '99999m' } } },
+      });
+      await waitForReady(namespace, 'old');
+      await raiseEvent(namespace, { event: 'E_OLD' });
+      await peer.waitFor(1);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(peer.requests.length, 1, `requests at ${peer.times.map((t) => t - peer.times[0]!).join(', ')} ms`);
+    } finally {
+      await operator.stop();
+      await peer.close();
+    }
   });
 });

@@ -79,4 +79,12 @@ describe('delivery to Perl RPC::XML::Server', () => {
     assert.equal(peer.faults.calls.length, faultsBefore);
     assert.equal(done.status?.phase, 'Delivered');
   });
+
+  it('text that looks like an entity arrives exactly as written', async () => {
+    const texts = ['Tom &amp; Jerry', 'price &lt;5', 'x&#60;y', 'x&#x3c;y', 'ctl&#1;x', 'AT&T;', '&x;', ']]>'];
+    const callsBefore = peer.log.calls.length;
+    await raiseEvent(namespace, { event: 'E_PIKE_BLOCKED', params: texts.map((text) => ({ string: text })) });
+    const calls = (await peer.log.waitFor(callsBefore + 2)).slice(callsBefore);
+    for (const call of calls) assert.deepEqual(call.params, ['E_PIKE_BLOCKED', ...texts]);
+  });
 });
