@@ -46,6 +46,8 @@ const ATTACKER = 'attacker';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const say = (line: string) => void process.stderr.write(`[bench] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
 
 /** What an attack needs from the bench. */
 interface BenchContext {
@@ -172,7 +174,7 @@ try {
   }
 
   const phases = [{ name: 'alone', running: undefined as RunningAttack | undefined }, ...attacks.map(({ attack, running }) => ({ name: attack.name, running }))];
-  const results = new Map(phases.map((p) => [p.name, { ratios: [] as number[], toHarmless: [] as number[], rss: [] as number[], latencies: [] as number[] }]));
+  const results = new Map(phases.map((p) => [p.name, { ratios: [] as number[], toHarmless: [] as number[], rss: [] as number[], cpu: [] as number[], latencies: [] as number[] }]));
 
   await measure(5); // warm-up: caches, connections, JIT
   for (let rep = 0; rep < REPETITIONS; rep++) {
@@ -182,6 +184,9 @@ try {
       await sleep(500);
       const idle = rssOf(pid);
       const kernelPeak = resetPeak(pid);
+      const cpuBefore = cpuMsOf(pid);
+      const phaseStarted = performance.now();
+      const raisesBefore = attackRaises;
       let stopAttack!: () => void;
       const stop = new Promise<void>((resolve) => (stopAttack = resolve));
       const attack = phase.running?.run(stop);
@@ -191,12 +196,17 @@ try {
       stopAttack();
       const peak = Math.max(await sampler, kernelPeak ? (peakOf(pid) ?? 0) : 0);
       await attack;
+      const cpu = (cpuMsOf(pid) - cpuBefore) / (performance.now() - phaseStarted);
       if (phase.running) await drainAttacker();
       const result = results.get(phase.name)!;
       medians.set(phase.name, median(latencies));
       result.latencies.push(...latencies);
       result.rss.push(peak / idle);
-      say(`repetition ${rep + 1}, ${phase.name}: median ${median(latencies).toFixed(1)} ms, peak RSS ${mb(peak)} / idle ${mb(idle)}`);
+      result.cpu.push(cpu);
+      say(
+        `repetition ${rep + 1}, ${phase.name}: median ${median(latencies).toFixed(1)} ms, peak RSS ${mb(peak)} / idle ${mb(idle)}, ` +
+          `operator CPU ${(cpu * 100).toFixed(0)}%, ${attackRaises - raisesBefore} attack raises`,
+      );
     }
     for (const [name, m] of medians) {
       results.get(name)!.ratios.push(m / medians.get('alone')!);
@@ -207,10 +217,17 @@ try {
   console.log(`healthy subscriber (namespace ${VICTIM}) beside namespace ${ATTACKER} attacking at ${ATTACK_RATE} raises/s`);
   console.log(`${REPETITIONS} repetition(s) x ${RAISES} sync raises per phase; min/median/max over the repetitions`);
   console.log('');
-  const rows = [['phase', 'latency ms (all raises)', 'latency / alone', 'latency / harmless flood', 'peak RSS / idle']];
+  const rows = [['phase', 'latency ms (all raises)', 'latency / alone', 'latency / harmless flood', 'peak RSS / idle', 'operator CPU (of one core)']];
   for (const { name } of phases) {
     const r = results.get(name)!;
-    rows.push([name, triple(r.latencies, 1), triple(r.ratios, 2, 'x'), triple(r.toHarmless, 2, 'x'), triple(r.rss, 2, 'x')]);
+    rows.push([
+      name,
+      triple(r.latencies, 1),
+      triple(r.ratios, 2, 'x'),
+      triple(r.toHarmless, 2, 'x'),
+      triple(r.rss, 2, 'x'),
+      triple(r.cpu.map((c) => c * 100), 0, '%'),
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('   ')}`);
@@ -244,6 +261,14 @@ function mb(bytes: number): string {
 /** Resident memory of a process, from /proc (Linux). */
 function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
+/** CPU time (user + system) a process used so far, from /proc (Linux). */
+function cpuMsOf(pid: number): number {
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** The kernel's peak RSS since the last reset, where the kernel offers one. */
