@@ -52,7 +52,7 @@ const CLOCK_TICKS = 100;
 /** What an attack needs from the bench. */
 interface BenchContext {
   /** Creates a Subscriber in the attacker namespace. */
-  subscribe(name: string, event: string, socket: string): Promise<void>;
+  subscribe(name: string, event: string, socket: string, delivery?: object): Promise<void>;
   /** Creates sync raises of `event` in the attacker namespace at `ratePerSecond` until `stop` resolves. */
   flood(event: string, ratePerSecond: number, stop: Promise<void>): Promise<void>;
 }
@@ -66,6 +66,8 @@ interface RunningAttack {
 interface Attack {
   name: string;
   setup(ctx: BenchContext): Promise<RunningAttack>;
+  /** Its raises never finish by themselves: they are deleted after the phase (which cancels them). */
+  neverFinishes?: boolean;
 }
 
 /** An attack whose server answers every request with one hostile response. */
@@ -92,6 +94,16 @@ const ATTACKS: Attack[] = [
   hostileServer('nested XML (63 KB, 9,000 levels)', 'E_NESTED', () => startRawPeer(() => NESTED)),
   hostileServer('huge body (400 MB, no length)', 'E_HUGE_BODY', () => startEndlessPeer('HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n')),
   hostileServer('huge faultString (20 MB)', 'E_HUGE_FAULT', () => startRawPeer(() => HUGE_FAULT)),
+  // A namespace flooding a server that accepts and never answers: its raises hold what they may, no more.
+  {
+    name: 'flooding namespace (never-answering server)',
+    neverFinishes: true,
+    async setup(ctx) {
+      const peer = await startRawPeer(() => null);
+      await ctx.subscribe('black-hole', 'E_BLACK_HOLE', `xmlrpc:127.0.0.1:${peer.port}:m`, { timeoutSeconds: 300, retry: { limit: 0 } });
+      return { run: (stop) => ctx.flood('E_BLACK_HOLE', ATTACK_RATE * 5, stop), close: () => peer.close() };
+    },
+  },
 ];
 
 const cp = await ControlPlane.start({ binDir: await buildBinaries(), log: () => {} });
@@ -129,8 +141,8 @@ try {
 
   let attackRaises = 0;
   const ctx: BenchContext = {
-    subscribe: async (name, event, socket) => {
-      await create(ATTACKER, 'subscribers', 'Subscriber', { metadata: { name }, spec: { event, socket } });
+    subscribe: async (name, event, socket, delivery) => {
+      await create(ATTACKER, 'subscribers', 'Subscriber', { metadata: { name }, spec: { event, socket, ...(delivery ? { delivery } : {}) } });
     },
     flood: async (event, ratePerSecond, stop) => {
       let stopped = false;
@@ -164,16 +176,19 @@ try {
     return latencies;
   }
 
-  /** Waits until every attack raise is terminal, then deletes them, so that phases do not overlap. */
-  async function drainAttacker(): Promise<void> {
-    await until(async () => {
+  /** Waits until every attack raise is terminal (or not, for an attack whose raises never finish), then deletes them, so that phases do not overlap. */
+  async function drainAttacker(wait: boolean): Promise<void> {
+    if (wait) await until(async () => {
       const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ATTACKER, plural: 'eventraises' })) as { items: EventRaise[] };
       return list.items.every((r) => r.status?.completionTime !== undefined);
     }, 300_000, 'the attack raises never finished');
     await custom.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ATTACKER, plural: 'eventraises' });
   }
 
-  const phases = [{ name: 'alone', running: undefined as RunningAttack | undefined }, ...attacks.map(({ attack, running }) => ({ name: attack.name, running }))];
+  const phases = [
+    { name: 'alone', running: undefined as RunningAttack | undefined, neverFinishes: false },
+    ...attacks.map(({ attack, running }) => ({ name: attack.name, running, neverFinishes: attack.neverFinishes === true })),
+  ];
   const results = new Map(phases.map((p) => [p.name, { ratios: [] as number[], toHarmless: [] as number[], rss: [] as number[], cpu: [] as number[], latencies: [] as number[] }]));
 
   await measure(5); // warm-up: caches, connections, JIT
@@ -197,7 +212,7 @@ try {
       const peak = Math.max(await sampler, kernelPeak ? (peakOf(pid) ?? 0) : 0);
       await attack;
       const cpu = (cpuMsOf(pid) - cpuBefore) / (performance.now() - phaseStarted);
-      if (phase.running) await drainAttacker();
+      if (phase.running) await drainAttacker(!phase.neverFinishes);
       const result = results.get(phase.name)!;
       medians.set(phase.name, median(latencies));
       result.latencies.push(...latencies);

@@ -56,3 +56,10 @@ export const SubscriberReason = {
   DeliveryFailing: 'DeliveryFailing',
 } as const;
 export type SubscriberReason = (typeof SubscriberReason)[keyof typeof SubscriberReason];
+
+/** Reasons of the Kubernetes Events the operator records; not-Ready Events take the Ready condition's reason. */
+export const EventReason = {
+  /** On a Subscriber: a delivery to it failed after its retries (repeats become one Event's series). */
+  DeliveryFailed: 'DeliveryFailed',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];

@@ -6,24 +6,25 @@ import { findCondition, rfc3339 } from '../core/conditions.js';
 import { healthOf } from '../core/subscriber-health.js';
 import { parseSocket } from '../core/socket.js';
 import { subscriberStatus, type HostCheck } from '../core/subscriber-status.js';
+import { splitKey, type ObjectKey } from '../core/object-key.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
-import type { HealthTracker } from './health-tracker.js';
+import type { DeliveryHealth } from './delivery-health.js';
 import type { ResolveHost } from './host-resolver.js';
 
 export const HOST_RECHECK_MS = 30_000;
 
 /** Writes a Subscriber's target and Ready condition. */
 export class SubscriberReconciler implements Reconciler {
-  private readonly hostChecks = new Map<string, { generation: number; host: string; at: number; check: HostCheck }>();
+  private readonly hostChecks = new Map<ObjectKey, { generation: number; host: string; at: number; check: HostCheck }>();
 
   constructor(
     private readonly deps: {
       cache: ObjectCache<Subscriber>;
       api: ApiClient;
       resolveHost: ResolveHost;
-      health: HealthTracker;
+      health: DeliveryHealth;
       /** Told when a status write turns Ready to False: a person has to act. */
       notReady: (subscriber: Subscriber, reason: string, message: string) => void;
       now: () => Date;
@@ -31,8 +32,8 @@ export class SubscriberReconciler implements Reconciler {
     },
   ) {}
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace = '', name = ''] = key.split('/');
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
     const subscriber = this.deps.cache.get(namespace, name);
     if (!subscriber || subscriber.metadata.deletionTimestamp) {
       this.hostChecks.delete(key);
@@ -49,7 +50,7 @@ export class SubscriberReconciler implements Reconciler {
       expire === undefined
         ? undefined
         : { expireSeconds: expire, createdAt: subscriber.metadata.creationTimestamp ?? rfc3339(now), renewal: subscriber.metadata.annotations?.[RENEW_ANNOTATION] };
-    const health = this.deps.health.due(key, now.getTime());
+    const { health, afterMs: untilHealth = Infinity } = this.deps.health.due(key, now.getTime());
     const status = subscriberStatus({
       generation,
       event: subscriber.spec?.event ?? '',
@@ -69,9 +70,8 @@ export class SubscriberReconciler implements Reconciler {
       this.deps.log.log(changed ? 'info' : 'debug', 'subscriber status written', { namespace, name, ready: ready?.status, reason: ready?.reason });
       if (changed && ready?.status === 'False') this.deps.notReady(subscriber, ready.reason, ready.message);
     }
-    if (health) this.deps.health.published(key, now.getTime());
+    if (health) this.deps.health.written(key, now.getTime());
     const untilExpiry = status.expiresAt ? Date.parse(status.expiresAt) - now.getTime() : Infinity;
-    const untilHealth = this.deps.health.waitMs(key, now.getTime()) ?? Infinity;
     const recheck = Math.min(host.kind === 'notFound' ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity, untilHealth);
     if (recheck !== Infinity) return { requeueAfterMs: recheck };
   }
@@ -80,13 +80,14 @@ export class SubscriberReconciler implements Reconciler {
    * A lookup per generation and then at most every HOST_RECHECK_MS: health
    * updates reconcile a subscriber often, and should not each cost a lookup.
    */
-  private async checkHost(key: string, subscriber: Subscriber, host: string): Promise<HostCheck> {
+  private async checkHost(key: ObjectKey, subscriber: Subscriber, host: string): Promise<HostCheck> {
     const generation = subscriber.metadata.generation ?? 0;
     const memo = this.hostChecks.get(key);
-    if (memo && memo.generation === generation && memo.host === host && Date.now() - memo.at < HOST_RECHECK_MS) return memo.check;
+    const now = this.deps.now().getTime();
+    if (memo && memo.generation === generation && memo.host === host && now - memo.at < HOST_RECHECK_MS) return memo.check;
     let check = await this.deps.resolveHost(host);
     if (check.kind === 'unknown') check = this.previousHostCheck(subscriber);
-    this.hostChecks.set(key, { generation, host, at: Date.now(), check });
+    this.hostChecks.set(key, { generation, host, at: now, check });
     return check;
   }
 
