@@ -9,8 +9,9 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
 import type { Operator } from '../../src/operator.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
-import { createSubscriber, getObject, listRaises, raiseEvent, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
+import { createSubscriber, getObject, listRaises, raiseEvent, raiseNamed, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
+import { raiseNameOf, raiseParams } from '../support/raise-names.js';
 import { XMLRPC_OK, httpResponse, startRawPeer } from '../support/tcp-peers.js';
 import { recordRaises } from '../support/watch-recorder.js';
 
@@ -29,7 +30,7 @@ async function holdingPeer() {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      seen.push(/<name>raise<\/name>\n<value><string>([^<]+)</.exec(body)?.[1] ?? '?');
+      seen.push(raiseNameOf(body) ?? '?');
       if (releasing) res.end(okBody());
       else held.push(res);
     });
@@ -63,8 +64,6 @@ async function inFlight(operator: Operator): Promise<{ running: number; parked: 
   return { running: read('running'), parked: read('parked') };
 }
 
-const raiseParam = (name: string) => [{ name: 'raise', string: name }];
-
 describe('cancellation', () => {
   it('a deleted raise sends nothing more: its queued deliveries leave the line and its memory is released', async () => {
     const namespace = await newNamespace('cancel-raise');
@@ -73,9 +72,9 @@ describe('cancellation', () => {
     try {
       await createSubscriber(namespace, 'one-at-a-time', { event: 'E_CANCEL', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
       await waitForReady(namespace, 'one-at-a-time');
-      await raiseEvent(namespace, { event: 'E_CANCEL', params: raiseParam('first'), syncMode: true }, 'first');
+      await raiseNamed(namespace, 'first', { event: 'E_CANCEL', syncMode: true });
       await waitFor(async () => peer.seen.length, (n) => (n === 1 ? n : undefined));
-      for (const name of ['second', 'third', 'fourth']) await raiseEvent(namespace, { event: 'E_CANCEL', params: raiseParam(name), syncMode: true }, name);
+      for (const name of ['second', 'third', 'fourth']) await raiseNamed(namespace, name, { event: 'E_CANCEL', syncMode: true });
       await waitFor(() => inFlight(operator), (load) => (load.parked === 3 ? load : undefined));
       for (const name of ['second', 'third', 'fourth']) await deleteObject(namespace, 'eventraises', name);
       await waitFor(() => inFlight(operator), (load) => (load.parked === 0 && load.running === 1 ? load : undefined));
@@ -84,7 +83,7 @@ describe('cancellation', () => {
       const first = await waitForRaise(namespace, 'first');
       assert.equal(first.status?.phase, 'Delivered');
       // Another raise goes through the same subscriber after the first: the deleted ones never went out before it.
-      await raiseEvent(namespace, { event: 'E_CANCEL', params: raiseParam('after'), syncMode: true }, 'after');
+      await raiseNamed(namespace, 'after', { event: 'E_CANCEL', syncMode: true });
       assert.equal((await waitForRaise(namespace, 'after')).status?.phase, 'Delivered');
       assert.deepEqual(peer.seen, ['first', 'after']);
       assert.deepEqual(await inFlight(operator), { running: 0, parked: 0 });
@@ -105,16 +104,16 @@ describe('cancellation', () => {
         delivery: { retry: { limit: 50, backoff: 'linear', initialDelay: '300ms', maxDelay: '300ms' } },
       });
       await waitForReady(namespace, 'busy');
-      await raiseEvent(namespace, { event: 'E_RETRY', params: raiseParam('retrying'), syncMode: true }, 'retrying');
+      await raiseNamed(namespace, 'retrying', { event: 'E_RETRY', syncMode: true });
       await peer.waitFor(3);
       await deleteObject(namespace, 'eventraises', 'retrying');
       await waitFor(() => inFlight(operator), (load) => (load.parked === 0 && load.running === 0 ? load : undefined));
       const after = peer.requests.length;
       // Another raise of the subscriber shows the operator went on; the deleted one made no attempt since.
-      await raiseEvent(namespace, { event: 'E_RETRY', params: raiseParam('marker'), syncMode: true }, 'marker');
+      await raiseNamed(namespace, 'marker', { event: 'E_RETRY', syncMode: true });
       await peer.waitFor(after + 3);
       await deleteObject(namespace, 'eventraises', 'marker');
-      const raisesSent = peer.requests.slice(after).map((r) => /<string>(retrying|marker)</.exec(r.body.toString('utf8'))?.[1]);
+      const raisesSent = peer.requests.slice(after).map((r) => raiseNameOf(r.body));
       assert.deepEqual([...new Set(raisesSent)], ['marker'], 'only the marker raise was attempted after the deletion');
     } finally {
       await operator.stop();
@@ -133,7 +132,7 @@ describe('cancellation', () => {
       await createSubscriber(namespace, 'leaving', { event: 'E_LEAVE', socket: `xmlrpc:127.0.0.1:${old.port}:m` });
       await Promise.all([waitForReady(namespace, 'moving'), waitForReady(namespace, 'leaving')]);
       for (const event of ['E_MOVE', 'E_LEAVE']) {
-        for (let i = 0; i < 4; i++) await raiseEvent(namespace, { event, params: raiseParam(`${event}-${i}`), syncMode: true }, `${event.toLowerCase().replace('_', '-')}-${i}`);
+        for (let i = 0; i < 4; i++) await raiseEvent(namespace, { event, params: raiseParams(`${event}-${i}`), syncMode: true }, `${event.toLowerCase().replace('_', '-')}-${i}`);
       }
       await waitFor(async () => old.held(), (n) => (n === 2 ? n : undefined)); // one of each; three of each queued
 

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { newNamespace } from '../support/cluster.js';
-import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
+import { createSubscriber, listRaises, raiseEvent, raiseNamed, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
+import { paramOf, raiseNameOf } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 /** Slack on top of twice the baseline, for a loaded machine. */
@@ -18,7 +19,7 @@ const SLACK_MS = 500;
 async function stampingPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
   const arrivals = new Map<string, number>();
   const peer = await startRawPeer((request) => {
-    const raise = /<name>raise<\/name>\n<value><string>([^<]+)</.exec(request.body.toString('utf8'))?.[1];
+    const raise = raiseNameOf(request.body);
     if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
     return XMLRPC_OK;
   });
@@ -51,7 +52,7 @@ async function blackhole(): Promise<{ port: number; accepted(): number; close():
 /** Creation to arrival at the peer of one async raise, which must then become terminal. */
 async function probeLatency(namespace: string, healthy: { arrivals: Map<string, number> }, name: string): Promise<number> {
   const created = Date.now();
-  await raiseEvent(namespace, { event: 'E_PROBE', params: [{ name: 'raise', string: name }], syncMode: false }, name);
+  await raiseNamed(namespace, name, { event: 'E_PROBE', syncMode: false });
   const raise = await waitForRaise(namespace, name, 60_000);
   assert.equal(raise.status?.phase, 'Dispatched');
   const arrived = healthy.arrivals.get(name);
@@ -104,7 +105,7 @@ describe('fair shares between namespaces', () => {
     const arrivals: Array<{ namespace: string; at: number }> = [];
     const peer = await startRawPeer(
       (request) => {
-        const ns = /<name>ns<\/name>\n<value><string>([^<]+)</.exec(request.body.toString('utf8'))?.[1];
+        const ns = paramOf(request.body, 'ns');
         if (ns) arrivals.push({ namespace: ns, at: Date.now() });
         return XMLRPC_OK;
       },

@@ -15,10 +15,11 @@ import { KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
 import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
 import { kubeconfigYaml } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
-import { createSubscriber, getObject, listRaises, raiseEvent, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
+import { createSubscriber, getObject, listRaises, raiseNamed, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { spawnOperator, type OperatorProcess } from '../support/operator.js';
+import { countByRaise } from '../support/raise-names.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
-import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+import { XMLRPC_OK, startRawPeer } from '../support/tcp-peers.js';
 
 const CONTROL_ENV = 'EVENT_XMLRPC_TEST_CONTROL';
 
@@ -28,16 +29,6 @@ async function apiserver(action: 'stop' | 'start'): Promise<void> {
   if (!base) throw new Error(`${CONTROL_ENV} is not set: run this file through test/run.ts, which runs it alone after the others`);
   const res = await fetch(`${base}/apiserver/${action}`, { method: 'POST' });
   if (res.status !== 204) throw new Error(`apiserver ${action}: HTTP ${res.status} ${await res.text()}`);
-}
-
-/** Requests per raise name (its "raise" param) at a raw peer. */
-function countByRaise(peer: RawPeer): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const request of peer.requests) {
-    const raise = /<name>raise<\/name>\n<value><string>([^<]+)</.exec(request.body.toString('utf8'))?.[1] ?? '?';
-    counts.set(raise, (counts.get(raise) ?? 0) + 1);
-  }
-  return counts;
 }
 
 /** The operator's log lines (JSON) whose message is `message`. */
@@ -52,8 +43,7 @@ function logged(operator: OperatorProcess, message: string): Array<Record<string
   });
 }
 
-const raiseNamed = (namespace: string, event: string, name: string) =>
-  raiseEvent(namespace, { event, params: [{ name: 'raise', string: name }], syncMode: true }, name);
+const raiseSync = (namespace: string, event: string, name: string) => raiseNamed(namespace, name, { event, syncMode: true });
 
 describe('kube-apiserver faults', () => {
   it('kube-apiserver stopped and started again mid-stream: no raise is lost', async (t) => {
@@ -72,7 +62,7 @@ describe('kube-apiserver faults', () => {
       await Promise.all([waitForReady(namespace, 'fast'), waitForReady(namespace, 'slow')]);
 
       const names = Array.from({ length: BEFORE + AFTER }, (_, i) => `r-${String(i).padStart(2, '0')}`);
-      for (const name of names.slice(0, BEFORE)) await raiseNamed(namespace, 'E_OUTAGE', name);
+      for (const name of names.slice(0, BEFORE)) await raiseSync(namespace, 'E_OUTAGE', name);
       // Every raise so far is at the slow subscriber, unanswered: in flight when the apiserver goes.
       await slow.waitFor(BEFORE, 10_000);
       const inFlight = (await listRaises(namespace)).filter((r) => !TERMINAL.has(r.status?.phase ?? '')).length;
@@ -92,7 +82,7 @@ describe('kube-apiserver faults', () => {
       }
       const up = Date.now();
 
-      for (const name of names.slice(BEFORE)) await raiseNamed(namespace, 'E_OUTAGE', name);
+      for (const name of names.slice(BEFORE)) await raiseSync(namespace, 'E_OUTAGE', name);
       const final = await waitFor(
         () => listRaises(namespace),
         (raises) => (raises.length === names.length && raises.every((r) => TERMINAL.has(r.status?.phase ?? '')) ? raises : undefined),
@@ -110,7 +100,7 @@ describe('kube-apiserver faults', () => {
           `${raise.metadata.name}: one result per subscriber`,
         );
       }
-      const counts = [countByRaise(fast), countByRaise(slow)];
+      const counts = [countByRaise(fast.requests), countByRaise(slow.requests)];
       for (const name of names) {
         for (const [i, peer] of ['fast', 'slow'].entries()) assert.ok((counts[i]!.get(name) ?? 0) >= 1, `${name} reached ${peer}`);
       }
@@ -153,14 +143,14 @@ describe('kube-apiserver faults', () => {
       await operator.started;
       await createSubscriber(namespace, 'sub', { event: 'E_SILENT', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
       await waitForReady(namespace, 'sub');
-      await raiseNamed(namespace, 'E_SILENT', 'before');
+      await raiseSync(namespace, 'E_SILENT', 'before');
       assert.equal((await waitForRaise(namespace, 'before', 10_000)).status?.phase, 'Delivered', 'delivered through the proxy');
 
       const acceptedBefore = proxy.accepted;
       const frozen = proxy.freeze();
       const frozenAt = Date.now();
       assert.ok(frozen >= 2, `the operator's two watches (Subscribers, EventRaises) were open through the proxy: ${frozen} frozen`);
-      await raiseNamed(namespace, 'E_SILENT', 'after');
+      await raiseSync(namespace, 'E_SILENT', 'after');
       const raise = await waitForRaise(namespace, 'after', SILENCE_MS + 10_000);
       const tookMs = Date.now() - frozenAt;
       // Nothing leaks: the operator closes every frozen connection (aborted watches; idle keep-alive ones time out).
@@ -168,7 +158,7 @@ describe('kube-apiserver faults', () => {
       const allClosedMs = Date.now() - frozenAt;
 
       assert.equal(raise.status?.phase, 'Delivered');
-      assert.equal(countByRaise(peer).get('after'), 1);
+      assert.equal(countByRaise(peer.requests).get('after'), 1);
       assert.ok(proxy.accepted > acceptedBefore, 'the operator connected again');
       // Detection takes up to SILENCE_MS after the last byte, then a re-watch; the rest is margin for a loaded machine.
       assert.ok(tookMs < SILENCE_MS + 5_000, `the raise created after the freeze was processed ${tookMs} ms later`);
@@ -203,7 +193,7 @@ describe('kube-apiserver faults', () => {
           (e) => e.controller === 'eventraise' && e.name === 'contested' && String(e.error).includes('the object has been modified'),
         ).length;
       const objects = KubernetesObjectApi.makeApiClient(testCluster().admin);
-      const created = await raiseNamed(namespace, 'E_CONFLICT', 'contested');
+      const created = await raiseSync(namespace, 'E_CONFLICT', 'contested');
       let bumps = 0;
       let stop = false;
       // Back to back while the slow delivery runs, so that the operator's writes (progress after 1 s, then
@@ -239,8 +229,8 @@ describe('kube-apiserver faults', () => {
         [['fast', 'Delivered', 1], ['slow', 'Delivered', 1]],
       );
       assert.equal(final.status?.conditions?.find((c) => c.type === 'Complete')?.status, 'True');
-      assert.equal(countByRaise(fast).get('contested'), 1, 'delivered once to fast');
-      assert.equal(countByRaise(slow).get('contested'), 1, 'delivered once to slow');
+      assert.equal(countByRaise(fast.requests).get('contested'), 1, 'delivered once to fast');
+      assert.equal(countByRaise(slow.requests).get('contested'), 1, 'delivered once to slow');
       assert.equal(after.metadata.labels?.bump, String(bumps), "the operator's status writes left the other client's labels alone");
       const metrics = httpPort ? await (await fetch(`http://127.0.0.1:${String(httpPort)}/metrics`)).text() : '';
       const errorsMetric = /^event_xmlrpc_reconcile_errors_total\{kind="eventraise"\} (\d+)/m.exec(metrics)?.[1];

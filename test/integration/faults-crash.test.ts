@@ -16,7 +16,7 @@ import { describe, it } from 'node:test';
 import { CustomObjectsApi, Watch } from '@kubernetes/client-node';
 import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
-import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
+import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { spawnOperator, type OperatorProcess } from '../support/operator.js';
 
 const RAISES = 200;
@@ -137,7 +137,7 @@ async function createAll(namespace: string, names: string[], syncMode: boolean):
   const creator = async () => {
     while (next < names.length) {
       const name = names[next++]!;
-      await raiseEvent(namespace, { event: 'E_CRASH', params: [{ name: 'raise', string: name }], syncMode }, name);
+      await raiseNamed(namespace, name, { event: 'E_CRASH', syncMode });
     }
   };
   await Promise.all(Array.from({ length: CREATORS }, creator));

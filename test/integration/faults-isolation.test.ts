@@ -14,8 +14,9 @@ import type { EventRaise } from '../../src/api/types.js';
 import { parseCommandLine } from '../../src/config.js';
 import type { Operator } from '../../src/operator.js';
 import { newNamespace } from '../support/cluster.js';
-import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
+import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
+import { raiseNameOf } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 const RAISES = 10;
@@ -25,16 +26,11 @@ const MAX_LATENCY_MS = 2_000;
 const STUCK_TIMEOUT = '30s';
 const SYN_BLACKHOLE = fileURLToPath(new URL('../peers/syn_blackhole.py', import.meta.url));
 
-/** The raise name each test puts in a param, read back from a request body. */
-function raiseOf(body: Buffer): string | undefined {
-  return /<name>raise<\/name>\n<value><string>([^<]+)</.exec(body.toString('utf8'))?.[1];
-}
-
 /** A raw peer answering XML-RPC OK that stamps each request with its arrival time. */
 async function startHealthyPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
   const arrivals = new Map<string, number>();
   const peer = await startRawPeer((request) => {
-    const raise = raiseOf(request.body);
+    const raise = raiseNameOf(request.body);
     if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
     return XMLRPC_OK;
   });
@@ -120,7 +116,7 @@ async function raiseToBoth(namespace: string, healthyPort: number, stuckPort: nu
   for (let i = 0; i < RAISES; i++) {
     const name = `r-${String(i).padStart(2, '0')}`;
     created.set(name, Date.now());
-    await raiseEvent(namespace, { event: 'E_ISOLATION', params: [{ name: 'raise', string: name }], syncMode: true }, name);
+    await raiseNamed(namespace, name, { event: 'E_ISOLATION', syncMode: true });
   }
   return created;
 }

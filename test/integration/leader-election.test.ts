@@ -7,8 +7,9 @@ import { describe, it } from 'node:test';
 import { CoordinationV1Api, RbacAuthorizationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { EventRaise } from '../../src/api/types.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
-import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
+import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { grantLeaseRbac, spawnOperator, type OperatorProcess } from '../support/operator.js';
+import { countByRaise } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 const LEASE = 'event-xmlrpc-operator';
@@ -87,17 +88,7 @@ async function withPair<T>(candidates: Candidate[], peer: RawPeer, body: () => P
   }
 }
 
-/** Requests the peer got, per raise (the raise's name is its param "raise"). */
-function deliveriesByRaise(peer: RawPeer): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const request of peer.requests) {
-    const raise = /<name>raise<\/name>\n<value><string>([^<]+)</.exec(request.body.toString('utf8'))?.[1] ?? '?';
-    counts.set(raise, (counts.get(raise) ?? 0) + 1);
-  }
-  return counts;
-}
-
-const createRaise = (namespace: string, name: string) => raiseEvent(namespace, { event: EVENT, params: [{ name: 'raise', string: name }] }, name);
+const createRaise = (namespace: string, name: string) => raiseNamed(namespace, name, { event: EVENT });
 const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${String(i).padStart(3, '0')}`);
 const isTerminal = (r: EventRaise) => TERMINAL.has(r.status?.phase ?? '');
 
@@ -164,7 +155,7 @@ describe('leader election between two operator processes', () => {
       const final = await allTerminal(namespace, raises.length);
 
       assert.deepEqual(final.map((r) => r.status?.phase), raises.map(() => 'Delivered'));
-      const counts = deliveriesByRaise(peer);
+      const counts = countByRaise(peer.requests);
       const attempts = final.map((r) => `${r.metadata.name}: ${r.status?.deliveries?.map((d) => `${d.attempts} attempt(s)${d.error ? `, ${d.error}` : ''}`).join('; ')}`);
       assert.deepEqual(raises.map((n) => [n, counts.get(n)]), raises.map((n) => [n, 1]), `each raise reached the peer exactly once; recorded: ${attempts.join(' | ')}`);
       assert.equal(peer.requests.length, raises.length);
@@ -197,7 +188,7 @@ describe('leader election between two operator processes', () => {
       await leader.process.kill('SIGKILL');
       const atKill = await listRaises(namespace);
       const terminalAtKill = atKill.filter(isTerminal).map((r) => r.metadata.name!);
-      const countsAtKill = deliveriesByRaise(peer);
+      const countsAtKill = countByRaise(peer.requests);
       assert.ok(terminalAtKill.length < raises.length, 'the kill landed mid-stream');
 
       const taken = await waitFor(() => readLease(namespace), (l) => (holderOf(l).startsWith(`${follower.pod}_`) ? l : undefined), 10_000);
@@ -213,7 +204,7 @@ describe('leader election between two operator processes', () => {
       const final = await allTerminal(namespace, raises.length);
       assert.deepEqual(final.map((r) => r.status?.phase), raises.map(() => 'Delivered'));
 
-      const counts = deliveriesByRaise(peer);
+      const counts = countByRaise(peer.requests);
       for (const name of raises) assert.ok((counts.get(name) ?? 0) >= 1, `${name} reached the peer`);
       for (const name of terminalAtKill) assert.equal(counts.get(name), countsAtKill.get(name), `${name} was terminal at the kill: not delivered again`);
       const duplicates = [...counts.entries()].filter(([, n]) => n > 1).map(([name, n]) => `${name} x${n}`);
@@ -266,7 +257,7 @@ describe('leader election between two operator processes', () => {
 
       const final = await allTerminal(namespace, inFlight.length + later.length);
       assert.deepEqual(final.map((r) => r.status?.phase), [...inFlight, ...later].map(() => 'Delivered'));
-      const counts = deliveriesByRaise(peer);
+      const counts = countByRaise(peer.requests);
       for (const name of [...inFlight, ...later]) assert.equal(counts.get(name), 1, `${name} delivered exactly once`);
       await finishedExactly(follower, later, 'the new leader delivered the raises the old one left');
       t.diagnostic(`SIGTERM to exit 0: ${exitMs}ms (5 raises in flight to a 1s peer); Lease taken ${handoverMs}ms after the exit (lease 10s)`);

@@ -4,20 +4,19 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { newNamespace } from '../support/cluster.js';
-import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
+import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { spawnOperator } from '../support/operator.js';
+import { methodNameOf, raiseNameOf } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 const RAISES = 40;
 const KILL_AFTER = 15;
 
+/** Requests per (raise, method called): each subscriber here calls its own method. */
 function deliveriesByRaise(peer: RawPeer): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const request of peer.requests) {
-    const body = request.body.toString('utf8');
-    const raise = /<name>raise<\/name>\n<value><string>([^<]+)</.exec(body)?.[1];
-    const method = /<methodName>([^<]+)</.exec(body)?.[1];
-    const key = `${raise}/${method}`;
+  for (const { body } of peer.requests) {
+    const key = `${raiseNameOf(body)}/${methodNameOf(body)}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
   }
   return counts;
@@ -36,7 +35,7 @@ describe('operator restart', () => {
       await Promise.all([waitForReady(namespace, 'a'), waitForReady(namespace, 'b')]);
 
       const names = Array.from({ length: RAISES }, (_, i) => `raise-${String(i).padStart(3, '0')}`);
-      const create = (name: string) => raiseEvent(namespace, { event: 'E_STREAM', params: [{ name: 'raise', string: name }] }, name);
+      const create = (name: string) => raiseNamed(namespace, name, { event: 'E_STREAM' });
       for (const name of names.slice(0, KILL_AFTER)) await create(name);
       // Let part of the stream finish so that the kill finds raises in every state.
       await waitFor(() => listRaises(namespace), (raises) => (raises.filter((r) => TERMINAL.has(r.status?.phase ?? '')).length >= 3 ? true : undefined));

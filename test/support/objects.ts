@@ -3,6 +3,7 @@ import { CustomObjectsApi } from '@kubernetes/client-node';
 import type { EventParam } from '../../src/core/event-params.js';
 import { GROUP, VERSION, type EventRaise, type Subscriber, type SubscriberSpec } from '../../src/api/types.js';
 import { testCluster } from './cluster.js';
+import { raiseParams } from './raise-names.js';
 
 const api = () => testCluster().admin.makeApiClient(CustomObjectsApi);
 
@@ -33,6 +34,15 @@ export async function raiseEvent(
     plural: 'eventraises',
     body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata, spec },
   });
+}
+
+/** A raise named `name` that carries its name in its "raise" param (see raise-names.ts), plus `params`. */
+export function raiseNamed(
+  namespace: string,
+  name: string,
+  spec: { event: string; params?: EventParam[]; syncMode?: boolean },
+): Promise<EventRaise> {
+  return raiseEvent(namespace, { ...spec, params: [...raiseParams(name), ...(spec.params ?? [])] }, name);
 }
 
 export async function getObject<T>(namespace: string, plural: 'subscribers' | 'eventraises', name: string): Promise<T> {
