@@ -2,12 +2,15 @@
 // re-delivery on request, and the health a Subscriber's status carries.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CustomObjectsApi, PatchStrategy, Watch, setHeaderOptions } from '@kubernetes/client-node';
-import { GROUP, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { GROUP, SUBSCRIBERS, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import { HEALTH_FLUSH_MS } from '../../src/controller/delivery-health.js';
+import { collectionPath } from '../../src/kube/api-client.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { createSubscriber, getObject, raiseEvent, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
 import { XMLRPC_OK, httpResponse, refusedPort, startRawPeer } from '../support/tcp-peers.js';
+import { recordRaises, recordWatch } from '../support/watch-recorder.js';
 
 const custom = () => testCluster().admin.makeApiClient(CustomObjectsApi);
 
@@ -26,9 +29,8 @@ describe('lifecycle', () => {
     try {
       await createSubscriber(namespace, 'short', { event: 'E', socket: `xmlrpc:127.0.0.1:${peer.port}:m`, expire: 3 });
       const ready = await waitForReady(namespace, 'short');
-      const created = Date.parse(ready.metadata.creationTimestamp!);
+      assert.equal(ready.status?.subscribedAt, ready.metadata.creationTimestamp, 'the period counts from the creation');
       assert.equal(Date.parse(ready.status!.expiresAt!), Date.parse(ready.status!.subscribedAt!) + 3000);
-      assert.ok(Math.abs(Date.parse(ready.status!.subscribedAt!) - created) < 1000);
 
       const expired = await waitForReady(namespace, 'short', 'False');
       assert.equal(expired.status?.conditions?.find((c) => c.type === 'Ready')?.reason, 'Expired');
@@ -53,15 +55,7 @@ describe('lifecycle', () => {
     const namespace = await newNamespace('ttl');
     const operator = await startOperator(namespace);
     // What happened to the raise, in order, as a watch saw it: it may be gone before a poll sees it finished.
-    const seen: string[] = [];
-    const watch = await new Watch(testCluster().admin).watch(
-      `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises`,
-      {},
-      (type: string, obj: EventRaise) => {
-        if (obj.metadata?.name === 'short-lived') seen.push(type === 'DELETED' ? 'deleted' : (obj.status?.phase ?? 'new'));
-      },
-      () => {},
-    );
+    const recorder = await recordRaises(namespace);
     try {
       const keep = await raiseEvent(namespace, { event: 'E_NOBODY' });
       await custom().createNamespacedCustomObject({
@@ -71,11 +65,12 @@ describe('lifecycle', () => {
         plural: 'eventraises',
         body: { apiVersion: `${GROUP}/${VERSION}`, kind: 'EventRaise', metadata: { name: 'short-lived' }, spec: { event: 'E_NOBODY', ttlSecondsAfterFinished: 1 } },
       });
-      await waitFor(async () => seen, (s) => (s.includes('deleted') ? s : undefined), 10_000);
+      await recorder.until(() => (recorder.phases('short-lived').includes('deleted') ? true : undefined), 'deletion of short-lived', 10_000);
+      const seen = recorder.phases('short-lived');
       assert.deepEqual(seen.filter((phase, i) => phase !== seen[i - 1]), ['new', 'NoSubscribers', 'deleted'], 'finished first, then deleted');
       assert.equal((await waitForRaise(namespace, keep.metadata.name!)).status?.phase, 'NoSubscribers', 'no ttl: kept');
     } finally {
-      watch.abort();
+      recorder.stop();
       await operator.stop();
     }
   });
@@ -154,25 +149,36 @@ describe('lifecycle', () => {
     try {
       await createSubscriber(namespace, 'down', { event: 'E', socket: `xmlrpc:127.0.0.1:${refused}:m` });
       const before = await waitForReady(namespace, 'down');
-      let writes = 0;
-      const watch = await new Watch(testCluster().admin).watch(
-        `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/subscribers`,
-        { resourceVersion: before.metadata.resourceVersion },
-        (type: string) => void (type === 'MODIFIED' && writes++),
-        () => {},
-      );
-      for (let i = 0; i < 3; i++) await waitForRaise(namespace, (await raiseEvent(namespace, { event: 'E' })).metadata.name!);
-      const after = await waitFor(
-        () => getObject<Subscriber>(namespace, 'subscribers', 'down'),
-        (s) => (s.status?.consecutiveFailures === 3 ? s : undefined),
-        15_000,
-      );
-      assert.match(after.status?.lastError ?? '', /connection refused/);
-      assert.ok(after.status?.lastDeliveryTime);
-      assert.equal(after.status?.lastSuccessTime, undefined);
-      watch.abort();
-      // Three failures within the flush interval: one or two status writes, not one per failure.
-      assert.ok(writes >= 1 && writes <= 2, `${writes} status writes`);
+      // Every status write from here on, in order.
+      const writes = await recordWatch<Subscriber>(collectionPath(SUBSCRIBERS, namespace), { resourceVersion: before.metadata.resourceVersion });
+      try {
+        const raises = await Promise.all([0, 1, 2].map(() => raiseEvent(namespace, { event: 'E' })));
+        const finished = await Promise.all(raises.map((r) => waitForRaise(namespace, r.metadata.name!)));
+        const upTo3 = await writes.until(
+          (changes) => {
+            const i = changes.findIndex((c) => c.object.status?.consecutiveFailures === 3);
+            return i < 0 ? undefined : changes.slice(0, i + 1);
+          },
+          'status with consecutiveFailures 3',
+          15_000,
+        );
+        const after = upTo3.at(-1)!.object;
+        assert.match(after.status?.lastError ?? '', /connection refused/);
+        assert.ok(after.status?.lastDeliveryTime);
+        assert.equal(after.status?.lastSuccessTime, undefined);
+        // At most one health write per HEALTH_FLUSH_MS: three failures within one interval of each other are one
+        // or two writes, not one per failure. The failures' times are the raises' completionTimes (whole seconds).
+        const done = finished.map((r) => Date.parse(r.status!.completionTime!));
+        const spreadMs = Math.max(...done) - Math.min(...done) + 1_000;
+        const allowed = 1 + Math.ceil(spreadMs / HEALTH_FLUSH_MS);
+        assert.ok(
+          upTo3.length >= 1 && upTo3.length <= allowed,
+          `${upTo3.length} status writes for 3 failures within ${spreadMs} ms (at most ${allowed}): ` +
+            JSON.stringify(upTo3.map((c) => c.object.status?.consecutiveFailures)),
+        );
+      } finally {
+        writes.stop();
+      }
     } finally {
       await operator.stop();
     }
