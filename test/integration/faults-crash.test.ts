@@ -5,126 +5,30 @@
 // terminal raises right after each kill (they must get no further delivery),
 // and a watch on the EventRaises that stamps the moment each raise is first
 // seen terminal (no request for it may reach a peer after that).
+//
+// The kill moments are drawn from a seeded PRNG: the seed is printed, and
+// EVENT_XMLRPC_TEST_SEED=<seed> draws them again.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { CustomObjectsApi, Watch } from '@kubernetes/client-node';
-import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
-import { newNamespace, testCluster } from '../support/cluster.js';
+import { newNamespace } from '../support/cluster.js';
 import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { spawnOperator, type OperatorProcess } from '../support/operator.js';
+import { startStampingPeers, type Arrival } from '../support/python-peers.js';
+import { SEED_ENV, seededRandom } from '../support/seeded-random.js';
+import { recordRaises } from '../support/watch-recorder.js';
 
 const RAISES = 200;
 const KILLS = 3;
 /** Raises being created at once: as fast as the API allows. */
 const CREATORS = 8;
-/** A kill lands this long (random, ms) after the operator said it started. */
+/** A kill lands this long (drawn at random, ms) after the operator said it started. */
 const KILL_DELAY_MS: [number, number] = [100, 1_000];
 const SUBSCRIBERS = [
   { name: 'a', delayMs: 0 },
   { name: 'b', delayMs: 0 },
   { name: 'slow', delayMs: 25 },
 ];
-
-interface Arrival {
-  raise: string;
-  subscriber: string;
-  /** When the peer's kernel received the request's last byte (ms since the epoch; TCP_INFO, whatever the peer's scheduling). */
-  receivedAt: number;
-  /** When the peer's accept() returned its connection: may lag behind under load. */
-  acceptedAt: number;
-}
-
-const STAMPING_PEER = fileURLToPath(new URL('../peers/stamping_peer.py', import.meta.url));
-
-/**
- * test/peers/stamping_peer.py: one raw peer per subscriber answering XML-RPC OK
- * (after its delay), recording for every request the raise named in its
- * "raise" param and when its last byte reached the peer's kernel. (A stamp
- * taken when a busy event loop gets round to the connection can lag by
- * 100 ms and more, behind the watch event of the status written after it.)
- */
-async function startStampingPeers(arrivals: Arrival[]): Promise<{ ports: Map<string, number>; close(): Promise<void> }> {
-  const child = spawn('python3', [STAMPING_PEER, ...SUBSCRIBERS.map((s) => `${s.name}:${s.delayMs}`)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  const ports = new Map<string, number>();
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', reject);
-    exited.then(([code]) => reject(new Error(`stamping_peer.py exited with ${String(code)}`)), reject);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const listening = /^listening (\S+) (\d+)$/.exec(line);
-      if (listening) {
-        ports.set(listening[1]!, Number(listening[2]));
-        if (ports.size === SUBSCRIBERS.length) resolve();
-      } else {
-        arrivals.push(JSON.parse(line) as Arrival);
-      }
-    });
-  });
-  return {
-    ports,
-    close: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill();
-      await exited;
-    },
-  };
-}
-
-/** Watches the namespace's EventRaises and stamps when each is first seen in a terminal phase. */
-async function watchTerminal(namespace: string): Promise<{ firstTerminal: Map<string, number>; stop(): void }> {
-  const firstTerminal = new Map<string, number>();
-  const path = `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises`;
-  const watch = new Watch(testCluster().admin);
-  let resourceVersion = '';
-  let stopped = false;
-  let abort: AbortController | undefined;
-  const see = (raise: EventRaise) => {
-    const name = raise.metadata.name!;
-    if (TERMINAL.has(raise.status?.phase ?? '') && !firstTerminal.has(name)) firstTerminal.set(name, Date.now());
-  };
-  const list = async () => {
-    const page = (await testCluster()
-      .admin.makeApiClient(CustomObjectsApi)
-      .listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural: 'eventraises' })) as {
-      items: EventRaise[];
-      metadata: { resourceVersion: string };
-    };
-    for (const raise of page.items) see(raise);
-    resourceVersion = page.metadata.resourceVersion;
-  };
-  const start = async (): Promise<void> => {
-    if (stopped) return;
-    if (!resourceVersion) await list();
-    abort = await watch.watch(
-      path,
-      { resourceVersion, allowWatchBookmarks: true },
-      (type: string, obj: EventRaise & { code?: number }) => {
-        if (type === 'ERROR') {
-          if (obj.code === 410) resourceVersion = '';
-          return;
-        }
-        if (obj.metadata?.resourceVersion) resourceVersion = obj.metadata.resourceVersion;
-        if (type === 'ADDED' || type === 'MODIFIED') see(obj);
-      },
-      // Ended (the server's timeout) or failed: watch again from where it was, after a pause on errors.
-      (err: unknown) => void setTimeout(() => void start().catch(() => {}), err ? 100 : 0),
-    );
-  };
-  await start();
-  return {
-    firstTerminal,
-    stop() {
-      stopped = true;
-      abort?.abort();
-    },
-  };
-}
 
 function countByPair(arrivals: Arrival[]): Map<string, number> {
   const counts = new Map<string, number>();
@@ -178,15 +82,19 @@ function sameProcessDuplicates(processes: OperatorProcess[]): string[] {
 
 async function crashLoop(mode: 'sync' | 'async', t: { diagnostic(msg: string): void }): Promise<void> {
   const started = Date.now();
+  const random = seededRandom();
+  const seeded = random.note;
+  t.diagnostic(`${mode}: seed ${random.seed} (${SEED_ENV}=${random.seed} repeats its kill moments)`);
   const syncMode = mode === 'sync';
   const namespace = await newNamespace(`faults-crash-${mode}`);
-  const arrivals: Arrival[] = [];
-  const peers = await startStampingPeers(arrivals);
+  const peers = await startStampingPeers(SUBSCRIBERS);
+  const { arrivals } = peers;
   // Debug: every finished delivery is logged, which tells duplicates by one process from redeliveries after a kill.
   const args = ['--namespace', namespace, '--log-level=debug'];
   let operator: OperatorProcess = await spawnOperator(args);
   const processes = [operator];
-  const watcher = await watchTerminal(namespace);
+  const watcher = await recordRaises(namespace);
+  const firstTerminal = (raise: string) => watcher.firstTerminal(raise)!;
   try {
     await operator.started;
     for (const s of SUBSCRIBERS) {
@@ -200,7 +108,7 @@ async function crashLoop(mode: 'sync' | 'async', t: { diagnostic(msg: string): v
     const explain = (raises: Set<string>) =>
       [...raises]
         .map((raise) => {
-          const at = watcher.firstTerminal.get(raise)!;
+          const at = firstTerminal(raise);
           const rel = (t: number) => `${t - at >= 0 ? '+' : ''}${(t - at).toFixed(1)}ms`;
           const lines = [
             `${raise}: first seen terminal at ${new Date(at).toISOString()}`,
@@ -217,7 +125,7 @@ async function crashLoop(mode: 'sync' | 'async', t: { diagnostic(msg: string): v
     const kills = async () => {
       for (let k = 0; k < KILLS; k++) {
         await operator.started;
-        await sleep(randomInt(...KILL_DELAY_MS)); // a random moment: the fault itself, not a wait for a condition
+        await sleep(random.int(...KILL_DELAY_MS)); // a random moment: the fault itself, not a wait for a condition
         processLog.push([Date.now(), `SIGKILL process ${k + 1}`]);
         await operator.kill('SIGKILL');
         processLog.push([Date.now(), `process ${k + 1} gone`]);
@@ -246,52 +154,56 @@ async function crashLoop(mode: 'sync' | 'async', t: { diagnostic(msg: string): v
       (counts) => (names.every((n) => SUBSCRIBERS.every((s) => counts.has(`${n}/${s.name}`))) ? counts : undefined),
       5_000,
     ).catch(() => undefined);
-    await waitFor(
-      async () => watcher.firstTerminal.size,
-      (seen) => (seen === RAISES ? true : undefined),
-      5_000,
-    );
+    await watcher.until(() => (names.every((n) => watcher.firstTerminal(n) !== undefined) ? true : undefined), 'terminal phase of every raise', 5_000);
 
     const phase = syncMode ? 'Delivered' : 'Dispatched';
     assert.deepEqual(
       final.filter((r) => r.status?.phase !== phase || r.status.delivered !== SUBSCRIBERS.length).map((r) => [r.metadata.name, r.status]),
       [],
-      `every raise ${phase} to all ${SUBSCRIBERS.length} subscribers`,
+      seeded(`every raise ${phase} to all ${SUBSCRIBERS.length} subscribers`),
     );
 
     const counts = countByPair(arrivals);
     const missing = names.flatMap((n) => SUBSCRIBERS.filter((s) => !counts.has(`${n}/${s.name}`)).map((s) => `${n}/${s.name}`));
-    assert.deepEqual(missing, [], 'every subscriber received every raise at least once');
+    assert.deepEqual(missing, [], seeded('every subscriber received every raise at least once'));
 
     for (const [k, snapshot] of snapshots.entries()) {
       const again = arrivals.filter((a) => snapshot.terminal.has(a.raise) && a.receivedAt >= snapshot.respawnAt);
       assert.deepEqual(
         again.map((a) => `${a.raise}/${a.subscriber}`),
         [],
-        `raises terminal at kill ${k + 1} got no further delivery\n${explain(new Set(again.map((a) => a.raise)))}`,
+        seeded(`raises terminal at kill ${k + 1} got no further delivery\n${explain(new Set(again.map((a) => a.raise)))}`),
       );
     }
 
-    const late = arrivals.filter((a) => a.receivedAt > watcher.firstTerminal.get(a.raise)!);
+    const late = arrivals.filter((a) => a.receivedAt > firstTerminal(a.raise));
     assert.deepEqual(
-      late.map((a) => `${a.raise}/${a.subscriber}: received ${(a.receivedAt - watcher.firstTerminal.get(a.raise)!).toFixed(1)} ms after it was seen terminal`),
+      late.map((a) => `${a.raise}/${a.subscriber}: received ${(a.receivedAt - firstTerminal(a.raise)).toFixed(1)} ms after it was seen terminal`),
       [],
-      `no delivery after the raise was seen terminal\n${explain(new Set(late.map((a) => a.raise)))}`,
+      seeded(`no delivery after the raise was seen terminal\n${explain(new Set(late.map((a) => a.raise)))}`),
     );
 
-    assert.deepEqual(sameProcessDuplicates(processes), [], 'no process delivered a raise twice to one subscriber: duplicates come from redelivery after a kill');
+    assert.deepEqual(
+      sameProcessDuplicates(processes),
+      [],
+      seeded('no process delivered a raise twice to one subscriber: duplicates come from redelivery after a kill'),
+    );
 
     const midStream = snapshots.filter((s) => s.terminal.size < s.existing).length;
-    assert.ok(midStream >= 1, 'at least one kill landed while raises were in flight');
-    const margins = arrivals.map((a) => watcher.firstTerminal.get(a.raise)! - a.receivedAt);
+    assert.ok(midStream >= 1, seeded('at least one kill landed while raises were in flight'));
+    const margins = arrivals.map((a) => firstTerminal(a.raise) - a.receivedAt);
     const duplicates = [...counts.values()].reduce((sum, n) => sum + n - 1, 0);
     const raisesWithDuplicates = new Set([...counts].filter(([, n]) => n > 1).map(([key]) => key.split('/')[0])).size;
     t.diagnostic(
-      `${mode}: ${RAISES} raises x ${SUBSCRIBERS.length} subscribers, ${KILLS} SIGKILLs ` +
+      `${mode}: seed ${random.seed}; ${RAISES} raises x ${SUBSCRIBERS.length} subscribers, ${KILLS} SIGKILLs ` +
         `(terminal/existing at each kill: ${snapshots.map((s) => `${s.terminal.size}/${s.existing}`).join(', ')}; ${midStream} mid-stream); ` +
         `${duplicates} duplicate deliveries over ${raisesWithDuplicates} raises, all by a later process; ` +
         `last arrival to first seen terminal: min ${Math.min(...margins).toFixed(1)} ms; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
+  } catch (err) {
+    // A wait that timed out says the seed too.
+    if (err instanceof Error && !err.message.includes(SEED_ENV)) err.message = seeded(err.message);
+    throw err;
   } finally {
     watcher.stop();
     await operator.kill();

@@ -4,11 +4,7 @@
 // --max-per-subscriber sockets. Real sockets, no mocks; timestamps are taken
 // at the peers, in this process, with the raise creation times.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import net from 'node:net';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { EventRaise } from '../../src/api/types.js';
 import { parseCommandLine } from '../../src/config.js';
@@ -16,6 +12,7 @@ import type { Operator } from '../../src/operator.js';
 import { newNamespace } from '../support/cluster.js';
 import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
+import { startSynBlackhole } from '../support/python-peers.js';
 import { raiseNameOf } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
@@ -24,7 +21,6 @@ const RAISES = 10;
 const MAX_LATENCY_MS = 2_000;
 /** Connect and response timeout: the black hole's requests stay pending for the whole test. */
 const STUCK_TIMEOUT = '30s';
-const SYN_BLACKHOLE = fileURLToPath(new URL('../peers/syn_blackhole.py', import.meta.url));
 
 /** A raw peer answering XML-RPC OK that stamps each request with its arrival time. */
 async function startHealthyPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
@@ -61,30 +57,6 @@ async function startCountingBlackhole(): Promise<{ port: number; open(): number;
         for (const socket of sockets) socket.destroy();
         server.close(() => resolve());
       }),
-  };
-}
-
-/** test/peers/syn_blackhole.py: a listening port whose full accept queue drops every SYN. */
-async function startSynBlackhole(): Promise<{ port: number; filled: number; close(): Promise<void> }> {
-  const child = spawn('python3', [SYN_BLACKHOLE], { stdio: ['pipe', 'pipe', 'inherit'] });
-  const exited = once(child, 'exit');
-  const [port, filled] = await new Promise<[number, number]>((resolve, reject) => {
-    child.once('error', reject);
-    exited.then(([code]) => reject(new Error(`syn_blackhole.py exited with ${String(code)}`)), reject);
-    createInterface({ input: child.stdout! }).once('line', (line) => {
-      const match = /^blackhole (\d+) (\d+)$/.exec(line);
-      if (match) resolve([Number(match[1]), Number(match[2])]);
-      else reject(new Error(`syn_blackhole.py said: ${line}`));
-    });
-  });
-  return {
-    port,
-    filled,
-    close: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill();
-      await exited;
-    },
   };
 }
 

@@ -3,9 +3,11 @@
 Prints "listening <port>" once ready, then one JSON line per call:
 {"method": ..., "params": [...]}. Every method answers True, except
 "fail_with_fault", which answers an XML-RPC fault (code 4).
+Exits when stdin closes (its parent went away) or on SIGTERM.
 """
 import json
 import sys
+import threading
 from xmlrpc.server import SimpleXMLRPCRequestHandler, SimpleXMLRPCServer
 
 
@@ -27,8 +29,12 @@ class Recorder:
 def main():
     server = SimpleXMLRPCServer(("127.0.0.1", 0), requestHandler=Quiet, logRequests=False, allow_none=True)
     server.register_instance(Recorder())
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"listening {server.server_address[1]}", flush=True)
-    server.serve_forever()
+    try:
+        sys.stdin.read()  # until the parent goes away
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Usage: stamping_peer.py NAME:DELAY_MS [NAME:DELAY_MS ...]
 
 One listening port per NAME on 127.0.0.1. Prints "listening NAME PORT" for
 each, then one JSON line per request:
-{"subscriber": NAME, "raise": ..., "receivedAt": ms, "acceptedAt": ms}
-where "raise" is the string value of the param named "raise", receivedAt is
+{"subscriber": NAME, "body": ..., "receivedAt": ms, "acceptedAt": ms}
+where "body" is the request body as text, receivedAt is
 when the kernel received the request's last byte (wall clock, from TCP_INFO's
 tcpi_last_data_recv, so it does not depend on when this process got to run)
 and acceptedAt is when accept() returned. It answers after DELAY_MS, then
@@ -31,7 +31,6 @@ RESPONSE = (
     + b"\r\nConnection: close\r\n\r\n"
     + BODY
 )
-RAISE = re.compile(rb"<name>raise</name>\n<value><string>([^<]+)<")
 LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 out = threading.Lock()
 # struct tcp_info: 8 one-byte fields, then __u32 fields; tcpi_last_data_recv is the 12th (ms ago).
@@ -64,9 +63,8 @@ def serve(conn, name, delay, accepted_at):
                 return
             data += chunk
         received = received_at(conn)
-        raise_name = RAISE.search(data[end + 4 :])
-        raise_name = raise_name.group(1).decode() if raise_name else "?"
-        say(json.dumps({"subscriber": name, "raise": raise_name, "receivedAt": received, "acceptedAt": accepted_at}))
+        body = data[end + 4 :].decode("utf-8", "replace")
+        say(json.dumps({"subscriber": name, "body": body, "receivedAt": received, "acceptedAt": accepted_at}))
         if delay:
             time.sleep(delay / 1000)
         conn.sendall(RESPONSE)

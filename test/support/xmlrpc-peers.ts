@@ -1,8 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { fileURLToPath } from 'node:url';
-import { createInterface } from 'node:readline';
 import xmlrpc from 'xmlrpc';
+import { startPeerProcess } from './peer-process.js';
 
 export interface RecordedCall {
   method: string;
@@ -55,32 +53,22 @@ export interface FaultRecordingPeer extends XmlRpcPeer {
   faults: CallLog<RecordedFault & { time: number }>;
 }
 
-const PYTHON_SERVER = fileURLToPath(new URL('../peers/python_xmlrpc_server.py', import.meta.url));
-const PERL_SERVER = fileURLToPath(new URL('../peers/perl_rpc_xml_server.pl', import.meta.url));
-
-/** CPython's xmlrpc.server, in its own process. */
-export async function startPythonPeer(): Promise<XmlRpcPeer> {
-  const child: ChildProcess = spawn('python3', [PYTHON_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const log = new CallLog();
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`python XML-RPC server exited with ${code}`)));
-    lines.on('line', (line) => {
-      const listening = /^listening (\d+)$/.exec(line);
-      if (listening) resolve(Number(listening[1]));
-      else log.push(JSON.parse(line) as RecordedCall);
-    });
-  });
-  return {
-    port,
-    log,
-    close: async () => {
-      if (child.exitCode !== null) return;
-      child.kill();
-      await once(child, 'exit');
-    },
+/** "listening PORT", the first line every XML-RPC peer process prints. */
+function listeningPort(script: string): (line: string) => number {
+  return (line) => {
+    const listening = /^listening (\d+)$/.exec(line);
+    if (!listening) throw new Error(`${script} said: ${line}`);
+    return Number(listening[1]);
   };
+}
+
+/** CPython's xmlrpc.server (test/peers/python_xmlrpc_server.py), in its own process. */
+export async function startPythonPeer(): Promise<XmlRpcPeer> {
+  const log = new CallLog();
+  const peer = await startPeerProcess('python3', 'python_xmlrpc_server.py', [], listeningPort('python_xmlrpc_server.py'), (line) =>
+    log.push(JSON.parse(line) as RecordedCall),
+  );
+  return { port: peer.ready, log, close: peer.close };
 }
 
 /**
@@ -88,31 +76,22 @@ export async function startPythonPeer(): Promise<XmlRpcPeer> {
  * any other method is a fault. It records the calls it decoded and the faults it answered.
  */
 export async function startPerlPeer(methods: string[]): Promise<FaultRecordingPeer> {
-  const child: ChildProcess = spawn('perl', [PERL_SERVER, ...methods], { stdio: ['ignore', 'pipe', 'inherit'] });
   const log = new CallLog<RecordedCall & { time: number }>();
   const faults = new CallLog<RecordedFault & { time: number }>();
-  const lines = createInterface({ input: child.stdout! });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`perl RPC::XML server exited with ${code} (is librpc-xml-perl installed? .ci/run installs it)`)));
-    lines.on('line', (line) => {
-      const listening = /^listening (\d+)$/.exec(line);
-      if (listening) return resolve(Number(listening[1]));
+  const peer = await startPeerProcess(
+    'perl',
+    'perl_rpc_xml_server.pl',
+    methods,
+    listeningPort('perl_rpc_xml_server.pl'),
+    (line) => {
       const record = JSON.parse(line) as { time: number; method?: string; params?: unknown[]; fault?: RecordedFault };
       if (record.fault) faults.push({ ...record.fault, time: record.time });
       else log.push({ method: record.method!, params: record.params!, time: record.time });
-    });
-  });
-  return {
-    port,
-    log,
-    faults,
-    close: async () => {
-      if (child.exitCode !== null) return;
-      child.kill();
-      await once(child, 'exit');
     },
-  };
+  ).catch((err: unknown) => {
+    throw new Error(`${String(err)} (is librpc-xml-perl installed? .ci/run installs it)`);
+  });
+  return { port: peer.ready, log, faults, close: peer.close };
 }
 
 /** The npm `xmlrpc` package's server, in this process; answers true to `methods`. */
