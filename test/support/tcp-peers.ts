@@ -4,6 +4,10 @@ import { parseRawRequest, type RawRequest } from './vectors.js';
 export interface RawPeer {
   port: number;
   requests: RawRequest[];
+  /** Connections accepted so far. */
+  readonly accepted: number;
+  /** Connections open now: accepted ones that neither side has closed. */
+  readonly open: number;
   /** Resolves once `count` whole requests arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<RawRequest[]>;
   close(): Promise<void>;
@@ -20,7 +24,9 @@ export async function startRawPeer(
   const requests: RawRequest[] = [];
   const sockets = new Set<net.Socket>();
   const waiters: Array<() => void> = [];
+  let accepted = 0;
   const server = net.createServer((socket) => {
+    accepted++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -44,6 +50,12 @@ export async function startRawPeer(
   return {
     port,
     requests,
+    get accepted() {
+      return accepted;
+    },
+    get open() {
+      return sockets.size;
+    },
     async waitFor(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (requests.length < count) {
