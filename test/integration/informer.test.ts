@@ -84,8 +84,12 @@ describe('Informer', () => {
       await informer.hasSynced;
       assert.deepEqual(names(informer), ['late']);
       assert.equal(attempts.length, 3);
+      // The backoff after failure n is 1s x 2^n, less up to half of it (jitter): at least 500ms, then at least
+      // 1000ms. Lower bounds only (a loaded machine can only lengthen a wait), less 100ms for a timer that
+      // fires early (its start is the event loop's cached time).
       const [a, b, c] = attempts as [number, number, number];
-      assert.ok(b - a >= 400 && c - b >= b - a - 100, `backoff grows: ${b - a}ms then ${c - b}ms`);
+      assert.ok(b - a >= 500 - 100, `first backoff ${b - a}ms, at least 500ms`);
+      assert.ok(c - b >= 1000 - 100, `second backoff ${c - b}ms, at least 1000ms: it doubled`);
     } finally {
       informer.stop();
     }
