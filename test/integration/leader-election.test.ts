@@ -1,20 +1,26 @@
 // Two operators as real processes under --leader-elect against one Lease:
 // exactly one delivers; SIGKILL of the leader hands over within the lease
 // duration; SIGTERM finishes the raises in flight, releases the Lease and
-// hands over at once.
+// hands over at once. Times are the ones the operators wrote (the Lease's
+// renewTime and acquireTime, their log lines' timestamps) and the order in
+// which a watch saw the Lease change, not the test's stopwatch.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CoordinationV1Api, RbacAuthorizationV1Api, type V1Lease } from '@kubernetes/client-node';
 import type { EventRaise } from '../../src/api/types.js';
+import { LogMessage } from '../../src/log-messages.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
 import { grantLeaseRbac, spawnOperator, type OperatorProcess } from '../support/operator.js';
 import { countByRaise } from '../support/raise-names.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+import { recordWatch, type Change } from '../support/watch-recorder.js';
 
 const LEASE = 'event-xmlrpc-operator';
 const EVENT = 'E_LEADER';
 const FAST = ['--lease-duration=3s', '--renew-deadline=2s', '--retry-period=500ms'];
+/** For the takeover: a follower that looks more often finds an expired Lease sooner after it ran out. */
+const FAST_TAKEOVER = ['--lease-duration=3s', '--renew-deadline=2s', '--retry-period=250ms'];
 
 interface Candidate {
   /** POD_NAME, the prefix of its holder identity. */
@@ -32,6 +38,43 @@ async function readLease(namespace: string): Promise<V1Lease | undefined> {
 }
 
 const holderOf = (lease: V1Lease | undefined) => lease?.spec?.holderIdentity ?? '';
+
+/** A Lease as a watch delivers it: plain JSON, its MicroTimes as strings. */
+interface LeaseJson {
+  metadata?: { name?: string; resourceVersion?: string };
+  spec?: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
+}
+
+/** Every write of the namespace's Lease from now on (the current one first), in order. */
+const recordLease = (namespace: string) => recordWatch<LeaseJson>(`/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`);
+
+/** Who a recorded Lease names: the candidate's POD_NAME, or "(released)". */
+const who = (change: Change<LeaseJson>) => change.object.spec?.holderIdentity?.split('_')[0] || '(released)';
+
+/** The recorded writes up to the first one naming `pod`. */
+function untilHeldBy(recorder: Awaited<ReturnType<typeof recordLease>>, pod: string): Promise<Change<LeaseJson>[]> {
+  return recorder.until((changes) => {
+    const i = changes.findIndex((c) => who(c) === pod);
+    return i < 0 ? undefined : changes.slice(0, i + 1);
+  }, `Lease held by ${pod}`, 15_000);
+}
+
+/** One line per recorded write, for failure messages. */
+const describeWrites = (changes: Change<LeaseJson>[]) => changes.map((c) => `${c.type} ${JSON.stringify(c.object.spec)}`).join('\n');
+
+/** The timestamp the operator wrote on its first log line with this message. */
+function loggedAt(candidate: Candidate, message: LogMessage): number {
+  for (const line of candidate.process.lines) {
+    let entry: { message?: string; timestamp?: string };
+    try {
+      entry = JSON.parse(line) as typeof entry;
+    } catch {
+      continue; // its one line on stderr is plain text
+    }
+    if (entry.message === message) return Date.parse(entry.timestamp!);
+  }
+  assert.fail(`${candidate.pod} did not log ${message}`);
+}
 
 /** Two operators watching `namespace`, electing a leader with a Lease there. */
 async function startPair(namespace: string, durations: string[]): Promise<Candidate[]> {
@@ -175,43 +218,55 @@ describe('leader election between two operator processes', () => {
   it('SIGKILL of the leader mid-stream: the other takes over within the lease duration, no raise lost', { timeout: 60_000 }, async (t) => {
     const namespace = await newNamespace('leader-kill');
     const peer = await startRawPeer(() => XMLRPC_OK, { delayMs: 50 });
-    const candidates = await startPair(namespace, FAST);
+    const candidates = await startPair(namespace, FAST_TAKEOVER);
     await withPair(candidates, peer, async () => {
       const { leader, follower, lease } = await leaderOf(namespace, candidates);
       await createSubscriber(namespace, 'sub', { event: EVENT, socket: `xmlrpc:127.0.0.1:${peer.port}:notify` });
       await waitForReady(namespace, 'sub');
+      const writes = await recordLease(namespace);
+      try {
+        const raises = names('kill', 40);
+        for (const name of raises.slice(0, 15)) await createRaise(namespace, name);
+        await waitFor(() => listRaises(namespace), (rs) => (rs.filter(isTerminal).length >= 3 ? true : undefined));
+        await leader.process.kill('SIGKILL');
+        const atKill = await listRaises(namespace);
+        const terminalAtKill = atKill.filter(isTerminal).map((r) => r.metadata.name!);
+        const countsAtKill = countByRaise(peer.requests);
+        assert.ok(terminalAtKill.length < raises.length, 'the kill landed mid-stream');
 
-      const raises = names('kill', 40);
-      for (const name of raises.slice(0, 15)) await createRaise(namespace, name);
-      await waitFor(() => listRaises(namespace), (rs) => (rs.filter(isTerminal).length >= 3 ? true : undefined));
-      const killedAt = performance.now();
-      await leader.process.kill('SIGKILL');
-      const atKill = await listRaises(namespace);
-      const terminalAtKill = atKill.filter(isTerminal).map((r) => r.metadata.name!);
-      const countsAtKill = countByRaise(peer.requests);
-      assert.ok(terminalAtKill.length < raises.length, 'the kill landed mid-stream');
+        const changes = await untilHeldBy(writes, follower.pod);
+        const taken = changes.at(-1)!;
+        const last = changes.at(-2);
+        assert.ok(last && who(last) === leader.pod, `the Lease went from ${leader.pod} straight to ${follower.pod}:\n${describeWrites(changes)}`);
+        const renewedAt = Date.parse(last.object.spec!.renewTime!);
+        const leaseMs = last.object.spec!.leaseDurationSeconds! * 1000;
+        const acquiredAt = Date.parse(taken.object.spec!.acquireTime!);
+        // Safe: the follower counts the lease duration from when it SAW the last renewal, which was written
+        // at renewTime or later; so the watch cannot have its write before renewTime + leaseDuration.
+        assert.ok(taken.at >= renewedAt + leaseMs, `the follower's write arrived ${taken.at - renewedAt}ms after the last renewal (lease ${leaseMs}ms)`);
+        // Prompt: the follower, trying every retry period, took it within one more lease duration.
+        assert.ok(
+          acquiredAt - renewedAt < 2 * leaseMs,
+          `acquireTime ${acquiredAt - renewedAt}ms after the old holder's last renewTime (lease ${leaseMs}ms):\n${describeWrites(changes)}`,
+        );
+        assert.equal(taken.object.spec?.leaseTransitions, (lease.spec?.leaseTransitions ?? 0) + 1, 'a change of holder is one more transition');
 
-      const taken = await waitFor(() => readLease(namespace), (l) => (holderOf(l).startsWith(`${follower.pod}_`) ? l : undefined), 10_000);
-      const takeoverMs = ms(killedAt);
-      // The follower may take it leaseDurationSeconds after it SAW the last renewal (its clock, not the
-      // renewTime), and it looks every 0.5s to 1.1s (jittered retry period): it may first see that renewal
-      // up to one try after the kill, and take the Lease up to one try after it ran out.
-      const margin = 2 * 1_100 + 500;
-      assert.ok(takeoverMs <= 3_000 + margin, `taken over ${takeoverMs}ms after the kill (lease 3s + ${margin}ms)`);
-      assert.equal(taken.spec?.leaseTransitions, (lease.spec?.leaseTransitions ?? 0) + 1, 'a change of holder is one more transition');
+        for (const name of raises.slice(15)) await createRaise(namespace, name);
+        const final = await allTerminal(namespace, raises.length);
+        assert.deepEqual(final.map((r) => r.status?.phase), raises.map(() => 'Delivered'));
 
-      for (const name of raises.slice(15)) await createRaise(namespace, name);
-      const final = await allTerminal(namespace, raises.length);
-      assert.deepEqual(final.map((r) => r.status?.phase), raises.map(() => 'Delivered'));
-
-      const counts = countByRaise(peer.requests);
-      for (const name of raises) assert.ok((counts.get(name) ?? 0) >= 1, `${name} reached the peer`);
-      for (const name of terminalAtKill) assert.equal(counts.get(name), countsAtKill.get(name), `${name} was terminal at the kill: not delivered again`);
-      const duplicates = [...counts.entries()].filter(([, n]) => n > 1).map(([name, n]) => `${name} x${n}`);
-      t.diagnostic(
-        `takeover ${takeoverMs}ms after SIGKILL (lease 3s); ${terminalAtKill.length} of ${raises.length} raises terminal at the kill; ` +
-          `${duplicates.length} delivered twice or more${duplicates.length ? `: ${duplicates.join(', ')}` : ''}`,
-      );
+        const counts = countByRaise(peer.requests);
+        for (const name of raises) assert.ok((counts.get(name) ?? 0) >= 1, `${name} reached the peer`);
+        for (const name of terminalAtKill) assert.equal(counts.get(name), countsAtKill.get(name), `${name} was terminal at the kill: not delivered again`);
+        const duplicates = [...counts.entries()].filter(([, n]) => n > 1).map(([name, n]) => `${name} x${n}`);
+        t.diagnostic(
+          `acquireTime ${acquiredAt - renewedAt}ms after the killed leader's last renewTime (lease 3s); ` +
+            `${terminalAtKill.length} of ${raises.length} raises terminal at the kill; ` +
+            `${duplicates.length} delivered twice or more${duplicates.length ? `: ${duplicates.join(', ')}` : ''}`,
+        );
+      } finally {
+        writes.stop();
+      }
     });
   });
 
@@ -229,6 +284,7 @@ describe('leader election between two operator processes', () => {
       for (const name of inFlight) await createRaise(namespace, name);
       await peer.waitFor(inFlight.length); // every request is at the peer, which answers 1s later
 
+      const writes = await recordLease(namespace);
       const termAt = performance.now();
       const exited = leader.process.kill('SIGTERM');
       await waitFor(async () => leader.process.lines.some((l) => l.includes('"stopping"')), (stopping) => stopping || undefined, 5_000);
@@ -251,16 +307,24 @@ describe('leader election between two operator processes', () => {
         `released at exit: ${JSON.stringify(leaseAtExit?.spec)}`,
       );
 
-      await waitFor(() => readLease(namespace), (l) => (holderOf(l).startsWith(`${follower.pod}_`) ? l : undefined), 10_000);
-      const handoverMs = ms(termAt) - exitMs;
-      assert.ok(handoverMs < 3_000, `taken ${handoverMs}ms after the exit, not after the 10s lease`);
+      const changes = await untilHeldBy(writes, follower.pod);
+      writes.stop();
+      const holders = changes.map(who).filter((holder, i, all) => holder !== all[i - 1]);
+      assert.deepEqual(holders, [leader.pod, '(released)', follower.pod], `released, then taken:\n${describeWrites(changes)}`);
+      const lastRenewal = changes.findLast((c) => who(c) === leader.pod)!.object.spec!;
+      const release = changes.findLast((c) => who(c) === '(released)')!.object.spec!;
+      const acquiredAt = Date.parse(changes.at(-1)!.object.spec!.acquireTime!);
+      const runsOutAt = Date.parse(lastRenewal.renewTime!) + lastRenewal.leaseDurationSeconds! * 1000;
+      assert.equal(release.leaseDurationSeconds, 1);
+      assert.ok(acquiredAt < runsOutAt, `taken ${runsOutAt - acquiredAt}ms before the old leader's lease (10s) would have run out: thanks to the release`);
+      const handoverMs = acquiredAt - Date.parse(release.renewTime!);
 
       const final = await allTerminal(namespace, inFlight.length + later.length);
       assert.deepEqual(final.map((r) => r.status?.phase), [...inFlight, ...later].map(() => 'Delivered'));
       const counts = countByRaise(peer.requests);
       for (const name of [...inFlight, ...later]) assert.equal(counts.get(name), 1, `${name} delivered exactly once`);
       await finishedExactly(follower, later, 'the new leader delivered the raises the old one left');
-      t.diagnostic(`SIGTERM to exit 0: ${exitMs}ms (5 raises in flight to a 1s peer); Lease taken ${handoverMs}ms after the exit (lease 10s)`);
+      t.diagnostic(`SIGTERM to exit 0: ${exitMs}ms (5 raises in flight to a 1s peer); Lease acquired ${handoverMs}ms after its release (lease 10s)`);
     });
   });
 
@@ -271,26 +335,30 @@ describe('leader election between two operator processes', () => {
     await withPair([solo], peer, async () => {
       const coordination = testCluster().admin.makeApiClient(CoordinationV1Api);
       // The leader renews every 0.5s: a write on top of an older resourceVersion is refused (409), so read again.
-      const stolenAt = await waitFor(
+      const stolen = await waitFor(
         async () => {
           const lease = (await readLease(namespace))!;
           const spec = { ...lease.spec, holderIdentity: 'intruder', renewTime: new Date().toISOString().replace('Z', '000Z') as never };
           try {
-            await coordination.replaceNamespacedLease({ namespace, name: LEASE, body: { ...lease, spec } });
-            return performance.now();
+            return await coordination.replaceNamespacedLease({ namespace, name: LEASE, body: { ...lease, spec } });
           } catch (err) {
             if ((err as { code?: number }).code === 409) return undefined;
             throw err;
           }
         },
-        (at) => at,
+        (lease) => lease,
         5_000,
       );
+      const stolenAt = performance.now();
       assert.equal(await exitOf(solo, 5_000), 1);
       const exitMs = ms(stolenAt);
-      assert.ok(exitMs < 2_000, `exited ${exitMs}ms after the Lease changed hands: at its next renewal, not after the renew deadline`);
+      // At its next renewal it found the Lease in another name and stopped (the reason says so: not the renew
+      // deadline), and it wrote nothing over the intruder's Lease.
       await logged(solo, hasLine(/"leader election: lost"/, /held by intruder/), 'leader election: lost, held by intruder');
       await logged(solo, hasLine(/lost the leader election.*exiting/), 'its one line on stderr');
+      assert.ok(!solo.process.lines.some((l) => /"leader election: lost"/.test(l) && /renew deadline/.test(l)), 'not lost to the renew deadline');
+      const final = await readLease(namespace);
+      assert.equal(final?.metadata?.resourceVersion, stolen.metadata?.resourceVersion, `the intruder's write is the last: ${JSON.stringify(final?.spec)}`);
       t.diagnostic(`exit 1 ${exitMs}ms after the Lease was written in another name`);
     });
   });
@@ -305,11 +373,17 @@ describe('leader election between two operator processes', () => {
       await rbac.deleteNamespacedRoleBinding({ namespace, name: 'event-xmlrpc-operator-leader-election' });
       assert.equal(await exitOf(solo, 10_000), 1);
       const exitMs = ms(revokedAt);
-      // Renewals are refused (403) once RBAC drops the binding; the last good one started at most a retry
-      // period (0.5s) before the revocation, and the leader gives up renew-deadline (2s) after it started.
-      assert.ok(exitMs < 2_000 + 1_500, `exited ${exitMs}ms after the revocation`);
+      // Renewals are refused (403) once RBAC drops the binding; the leader gives up when the renew deadline
+      // (2s) has passed since its last good renewal started (the reason says so), which is why it stops
+      // before that renewal's lease (3s) runs out and another candidate could take it: an order of the
+      // operator's own times, its last renewTime and the timestamp of its log line.
       await logged(solo, hasLine(/"leader election: lost"/, /renew deadline/), 'leader election: lost, renew deadline');
-      t.diagnostic(`exit 1 ${exitMs}ms after the RoleBinding was deleted (renew deadline 2s)`);
+      const lostAt = loggedAt(solo, LogMessage.leaderLost);
+      const last = (await readLease(namespace))!.spec!;
+      const renewedAt = Date.parse(String(last.renewTime));
+      const runsOutAt = renewedAt + last.leaseDurationSeconds! * 1000;
+      assert.ok(lostAt < runsOutAt, `stopped leading ${lostAt - renewedAt}ms after its last renewTime, lease ${last.leaseDurationSeconds}s`);
+      t.diagnostic(`stopped leading ${lostAt - renewedAt}ms after its last renewal (renew deadline 2s, lease 3s); exit 1 ${exitMs}ms after the RoleBinding was deleted`);
     });
   });
 });
