@@ -5,11 +5,26 @@
 // freeze() turns every connection open at that moment into a silent one: the
 // proxy stops forwarding bytes in both directions but closes nothing, as a
 // dead NAT entry or a partitioned network would. Connections accepted later
-// are forwarded normally.
+// are forwarded normally. Every connection is stamped (Date.now()) when it
+// was accepted, last carried bytes to its client, was frozen and was closed
+// by its client, so that a test can order these moments with the ones its
+// other peers stamp.
 import net from 'node:net';
+
+/** One connection through the proxy, as the proxy saw it. */
+export interface ProxiedConnection {
+  acceptedAt: number;
+  /** When bytes from the server last went through to the client. */
+  lastToClientAt?: number;
+  frozenAt?: number;
+  /** When the client closed its end. */
+  clientClosedAt?: number;
+}
 
 export interface TcpProxy {
   port: number;
+  /** Every connection accepted so far, in order. */
+  readonly connections: readonly ProxiedConnection[];
   /** Connections accepted so far. */
   readonly accepted: number;
   /** Connections open now (client side not closed). */
@@ -26,17 +41,21 @@ interface Pair {
   upstream: net.Socket;
   frozen: boolean;
   clientClosed: boolean;
+  stamps: ProxiedConnection;
 }
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
+  const connections: ProxiedConnection[] = [];
   let accepted = 0;
   let frozenClosedByClient = 0;
 
   const server = net.createServer((client) => {
     accepted++;
     const upstream = net.connect(target.port, target.host);
-    const pair: Pair = { client, upstream, frozen: false, clientClosed: false };
+    const stamps: ProxiedConnection = { acceptedAt: Date.now() };
+    connections.push(stamps);
+    const pair: Pair = { client, upstream, frozen: false, clientClosed: false, stamps };
     pairs.add(pair);
     // While not frozen, bytes flow through; once frozen, whatever arrives is
     // read and held back, so neither side sees a byte or a close from the other.
@@ -50,10 +69,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     };
     forward(client, upstream);
     forward(upstream, client);
+    upstream.on('data', () => {
+      if (!pair.frozen) stamps.lastToClientAt = Date.now();
+    });
     client.on('error', () => {});
     upstream.on('error', () => {});
     client.on('close', () => {
       pair.clientClosed = true;
+      stamps.clientClosedAt = Date.now();
       if (pair.frozen) frozenClosedByClient++;
       else upstream.destroy();
       if (!pair.frozen) pairs.delete(pair);
@@ -71,6 +94,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
 
   return {
     port,
+    connections,
     get accepted() {
       return accepted;
     },
@@ -85,6 +109,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
       for (const pair of pairs) {
         if (pair.frozen || pair.clientClosed) continue;
         pair.frozen = true;
+        pair.stamps.frozenAt = Date.now();
         n++;
       }
       return n;
