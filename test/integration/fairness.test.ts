@@ -14,6 +14,10 @@ import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 /** Slack on top of twice the baseline, for a loaded machine. */
 const SLACK_MS = 500;
+/** Latency probes alone and beside the flood. */
+const PROBES = 5;
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 /** A peer answering OK that stamps each request with the `raise` param it carries. */
 async function stampingPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
@@ -76,7 +80,7 @@ describe('fair shares between namespaces', () => {
       await Promise.all([waitForReady(flooder, 'stuck'), waitForReady(victim, 'healthy')]);
 
       const alone = [];
-      for (let i = 0; i < 3; i++) alone.push(await probeLatency(victim, healthy, `alone-${i}`));
+      for (let i = 0; i < PROBES; i++) alone.push(await probeLatency(victim, healthy, `alone-${i}`));
 
       // Far more sync raises than --max-raises-in-flight, all to the black hole.
       for (let batch = 0; batch < 4; batch++) {
@@ -85,11 +89,12 @@ describe('fair shares between namespaces', () => {
       await waitFor(async () => hole.accepted(), (n) => (n >= 4 ? n : undefined));
 
       const beside = [];
-      for (let i = 0; i < 3; i++) beside.push(await probeLatency(victim, healthy, `flooded-${i}`));
-      const baseline = Math.max(...alone);
-      const worst = Math.max(...beside);
-      assert.ok(worst <= 2 * baseline + SLACK_MS, `alone ${alone.join('/')} ms, beside the flood ${beside.join('/')} ms`);
+      for (let i = 0; i < PROBES; i++) beside.push(await probeLatency(victim, healthy, `flooded-${i}`));
+      // Medians: one probe that meets a busy moment of the machine does not decide.
+      assert.ok(median(beside) <= 2 * median(alone) + SLACK_MS, `alone ${alone.join('/')} ms, beside the flood ${beside.join('/')} ms`);
       assert.equal(hole.accepted(), 4, 'the stuck subscriber holds --max-per-subscriber sockets, no more');
+      // And an order: every probe got through while the whole flood still waited on the black hole, which
+      // holds each request for 60 s; a probe that waited for a slot of the flood could only come after.
       const flood = await listRaises(flooder);
       assert.ok(flood.every((r) => !TERMINAL.has(r.status?.phase ?? '')), 'the flood is still waiting on the black hole');
     } finally {
