@@ -143,12 +143,12 @@ describe('cancellation', () => {
       );
       assert.notEqual(sub.spec.socket, `xmlrpc:127.0.0.1:${moved.port}:m`);
       await deleteObject(namespace, 'subscribers', 'leaving');
-      // The operator has seen both changes once the moved subscriber's status describes the new socket.
-      await waitFor(
-        () => getObject<{ status?: { target?: { port?: number } } }>(namespace, 'subscribers', 'moving'),
-        (s) => (s.status?.target?.port === moved.port ? s : undefined),
-      );
-      await new Promise((r) => setTimeout(r, 200));
+      // The operator has seen both changes once it made Ready a Subscriber created after them: its watch
+      // delivers the changes in order.
+      await createSubscriber(namespace, 'marker', { event: 'E_MARKER', socket: `xmlrpc:127.0.0.1:${moved.port}:m` });
+      await waitForReady(namespace, 'marker');
+      const movedStatus = await getObject<{ status?: { target?: { port?: number } } }>(namespace, 'subscribers', 'moving');
+      assert.equal(movedStatus.status?.target?.port, moved.port, 'the moved subscriber describes its new socket');
       old.release();
 
       const raises = await waitFor(
