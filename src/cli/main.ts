@@ -2,8 +2,6 @@
 import { ClusterError, errorText } from '../kube/errors.js';
 import { VERSION } from '../version.js';
 import { CliError, UsageError } from './errors.js';
-import { raise } from './raise.js';
-import { render } from './render.js';
 
 const NAME = 'event-xmlrpc';
 
@@ -18,7 +16,11 @@ Usage:
 PARAM: name=text (string), name:=INT (signed 32-bit int), =text or :=INT (unnamed).
 To list raises and subscribers: kubectl get eventraises,subscribers`;
 
-const COMMANDS: Record<string, (args: string[]) => Promise<number>> = { raise, render };
+// Loaded on use: `raise` needs the cluster client, which help, usage errors and `render` do not.
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  raise: async (args) => (await import('./raise.js')).raise(args),
+  render: async (args) => (await import('./render.js')).render(args),
+};
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...args] = argv;
