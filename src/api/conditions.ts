@@ -56,3 +56,23 @@ export const SubscriberReason = {
   DeliveryFailing: 'DeliveryFailing',
 } as const;
 export type SubscriberReason = (typeof SubscriberReason)[keyof typeof SubscriberReason];
+
+/**
+ * Reasons a delivery failed with that no retry can mend: status.deliveries[].reason,
+ * and Subscriber Ready=False reasons where the Subscriber's own status shows them.
+ */
+export const DeliveryReason = {
+  /** The egress policy denies every address of the host: no connection was made. */
+  EgressDenied: 'EgressDenied',
+  /** The TLS handshake failed: an untrusted, expired or misnamed certificate, or a client certificate required. */
+  TLSFailed: 'TLSFailed',
+  /** The operator may not get a Secret the Subscriber names (RBAC): nothing was sent. */
+  SecretAccessDenied: 'SecretAccessDenied',
+  /** A Secret the Subscriber names does not exist: nothing was sent. */
+  SecretNotFound: 'SecretNotFound',
+  /** A Secret lacks a key the Subscriber needs (ca.crt, tls.crt, tls.key, username, password, token). */
+  SecretKeyMissing: 'SecretKeyMissing',
+  /** A Secret holds something unusable: a header it may not set, a value with line breaks, a PEM that does not parse. */
+  InvalidSecret: 'InvalidSecret',
+} as const;
+export type DeliveryReason = (typeof DeliveryReason)[keyof typeof DeliveryReason];

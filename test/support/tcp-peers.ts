@@ -4,6 +4,8 @@ import { parseRawRequest, type RawRequest } from './vectors.js';
 export interface RawPeer {
   port: number;
   requests: RawRequest[];
+  /** Every connection accepted, requests or not: the local address it reached. */
+  accepted: string[];
   /** Resolves once `count` whole requests arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<RawRequest[]>;
   close(): Promise<void>;
@@ -15,12 +17,14 @@ export interface RawPeer {
  */
 export async function startRawPeer(
   reply: (request: RawRequest) => string | Buffer | null,
-  options: { delayMs?: number } = {},
+  options: { delayMs?: number; host?: string; port?: number } = {},
 ): Promise<RawPeer> {
   const requests: RawRequest[] = [];
+  const accepted: string[] = [];
   const sockets = new Set<net.Socket>();
   const waiters: Array<() => void> = [];
   const server = net.createServer((socket) => {
+    accepted.push(socket.localAddress ?? '');
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -39,11 +43,15 @@ export async function startRawPeer(
       else socket.end(answer);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
     requests,
+    accepted,
     async waitFor(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (requests.length < count) {
