@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber, type SubscriberHealth } from './api/types.js';
@@ -6,7 +7,10 @@ import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.j
 import { clampTimerMs } from './core/timer.js';
 import { Controller } from './controller/controller.js';
 import { HEALTH_FLUSH_MS, HealthTracker } from './controller/health-tracker.js';
-import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
+import { hostResolver, type ResolveHost } from './controller/host-resolver.js';
+import { DeliveryReason } from './api/conditions.js';
+import { API_SERVER_ORIGIN, EgressPolicy } from './core/egress-policy.js';
+import { EgressGuard, systemLookup, type LookupAll } from './delivery/egress-guard.js';
 import { RaiseReconciler, type FinishObserver } from './controller/raise-reconciler.js';
 import { RaiseScheduler } from './core/raise-scheduler.js';
 import type { ObjectKey } from './core/object-key.js';
@@ -26,6 +30,8 @@ export interface OperatorDeps {
   kubeConfig: KubeConfig;
   config: OperatorConfig;
   log: Logger;
+  /** Name lookups of the delivery targets (the Subscribers' checks and every connection); default the system resolver. */
+  lookup?: LookupAll;
   resolveHost?: ResolveHost;
   now?: () => Date;
   /** Holder identity in the Lease (--leader-elect); default: POD_NAME or the host name, and a random part. */
@@ -47,6 +53,7 @@ export class Operator {
   private readonly health = new HealthTracker();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
+  private readonly egress: EgressGuard;
   private readonly dispatcher: Dispatcher;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
@@ -71,15 +78,19 @@ export class Operator {
     this.api = new ApiClient(deps.kubeConfig);
     this.recorder = new EventRecorder(deps.kubeConfig, log, now);
     this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
+    this.egress = new EgressGuard(EgressPolicy.fromFlags(config.egressDeny, config.egressAllow), deps.lookup ?? systemLookup);
     this.sender = new HttpSender({
       userAgent: config.userAgent,
       connectTimeoutMs: config.connectTimeoutMs,
       responseTimeoutMs: config.responseTimeoutMs,
       maxResponseBytes: config.maxResponseBytes,
+      egress: this.egress,
     });
-    this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) =>
-      this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace: subscriberKey.split('/')[0] }),
-    );
+    this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) => {
+      const namespace = subscriberKey.split('/')[0];
+      this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace });
+      if (attempt.reason === DeliveryReason.EgressDenied) this.metrics.egressDenied.inc({ namespace });
+    });
 
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
     const subscribers = namespaces.map((ns) => this.informer<Subscriber>(SUBSCRIBERS, ns));
@@ -103,7 +114,7 @@ export class Operator {
     const subscriberReconciler = new SubscriberReconciler({
       cache: cacheOf(subscribers),
       api: this.api,
-      resolveHost: deps.resolveHost ?? resolveHost,
+      resolveHost: deps.resolveHost ?? hostResolver(this.egress),
       health: this.health,
       notReady: (s, reason, message) =>
         this.recorder.warning(reference(SUBSCRIBERS, s.metadata.namespace ?? '', s.metadata.name ?? '', s.metadata.uid ?? ''), reason, 'Validate', message),
@@ -177,6 +188,7 @@ export class Operator {
     });
     try {
       await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
+      await this.denyApiServer();
     } catch (err) {
       await this.probes.close();
       throw err;
@@ -194,7 +206,25 @@ export class Operator {
       useStructParam: this.deps.config.useStructParam,
       httpPort: this.httpPort,
       leaderElection: this.elector ? { identity: this.elector.identity, lease: this.elector.lock } : false,
+      egress: this.egress.current.rules.map((r) => `${r.action} ${r.range.text} (${r.origin})`),
     });
+  }
+
+  /**
+   * Adds the API server's addresses, as the kubeconfig names it, to the
+   * denied ones: resolved once, at start (a name that later moves is the
+   * admin's to deny by --egress-deny, like the apiserver's endpoints behind
+   * the in-cluster Service address).
+   */
+  private async denyApiServer(): Promise<void> {
+    const host = new URL(this.api.server).hostname.replace(/^\[|\]$/g, '');
+    let addresses: string[];
+    try {
+      addresses = isIP(host) ? [host] : (await (this.deps.lookup ?? systemLookup)(host)).map((a) => a.address);
+    } catch (err) {
+      throw new ClusterError(`cannot resolve the Kubernetes API server's host ${host} to keep deliveries away from it: ${(err as Error).message}`);
+    }
+    this.egress.use(this.egress.current.denying(addresses, API_SERVER_ORIGIN));
   }
 
   /**

@@ -116,6 +116,8 @@ export interface DeliveryRecord {
   faultCode?: number;
   faultString?: string;
   error?: string;
+  /** Set on failures no retry mends: EgressDenied, TLSFailed, a Secret reason (api/conditions.ts DeliveryReason). */
+  reason?: string;
   attempts: number;
   durationMs: number;
 }

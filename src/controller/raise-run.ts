@@ -215,5 +215,6 @@ function toRecord(name: string, subscriber: SubscriberEntry, result: DispatchRes
   if (result.faultCode !== undefined) record.faultCode = result.faultCode;
   if (result.faultString !== undefined) record.faultString = truncate(result.faultString);
   if (result.error !== undefined) record.error = truncate(result.error);
+  if (result.reason !== undefined) record.reason = result.reason;
   return record;
 }

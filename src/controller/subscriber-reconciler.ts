@@ -1,6 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { ConditionType, SubscriberReason } from '../api/conditions.js';
+import { ConditionType, DeliveryReason, SubscriberReason } from '../api/conditions.js';
 import { RENEW_ANNOTATION, SUBSCRIBERS, type Subscriber } from '../api/types.js';
 import { findCondition, rfc3339 } from '../core/conditions.js';
 import { healthOf } from '../core/subscriber-health.js';
@@ -72,7 +72,7 @@ export class SubscriberReconciler implements Reconciler {
     if (health) this.deps.health.published(key, now.getTime());
     const untilExpiry = status.expiresAt ? Date.parse(status.expiresAt) - now.getTime() : Infinity;
     const untilHealth = this.deps.health.waitMs(key, now.getTime()) ?? Infinity;
-    const recheck = Math.min(host.kind === 'notFound' ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity, untilHealth);
+    const recheck = Math.min(host.kind === 'notFound' || host.kind === 'denied' ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity, untilHealth);
     if (recheck !== Infinity) return { requeueAfterMs: recheck };
   }
 
@@ -94,8 +94,8 @@ export class SubscriberReconciler implements Reconciler {
   private previousHostCheck(subscriber: Subscriber): HostCheck {
     const ready = findCondition(subscriber.status?.conditions, ConditionType.Ready);
     const stillCurrent = ready?.observedGeneration === subscriber.metadata.generation;
-    return stillCurrent && ready?.reason === SubscriberReason.HostNotFound
-      ? { kind: 'notFound', detail: 'ENOTFOUND' }
-      : { kind: 'resolved' };
+    if (stillCurrent && ready?.reason === SubscriberReason.HostNotFound) return { kind: 'notFound', detail: 'ENOTFOUND' };
+    if (stillCurrent && ready?.reason === DeliveryReason.EgressDenied) return { kind: 'denied', detail: ready.message };
+    return { kind: 'resolved' };
   }
 }

@@ -1,11 +1,16 @@
-import { ConditionType, SubscriberReason } from '../api/conditions.js';
+import { ConditionType, DeliveryReason, SubscriberReason } from '../api/conditions.js';
 import type { SubscriberHealth, SubscriberStatus } from '../api/types.js';
 import { rfc3339, withConditions, type ConditionInput } from './conditions.js';
 import type { ParsedSocket } from './socket.js';
 import { deliveryCondition } from './subscriber-health.js';
 
 /** What the last name lookup of the target host said; `unknown` when none has been made. */
-export type HostCheck = { kind: 'resolved' } | { kind: 'notFound'; detail: string } | { kind: 'unknown' };
+export type HostCheck =
+  | { kind: 'resolved' }
+  | { kind: 'notFound'; detail: string }
+  /** The egress policy denies every address of the host; `detail` is the whole message. */
+  | { kind: 'denied'; detail: string }
+  | { kind: 'unknown' };
 
 /** The condition types a subscriber's status is made of. */
 const SUBSCRIBER_CONDITIONS: ReadonlySet<string> = new Set([
@@ -91,6 +96,9 @@ function readiness(input: Parameters<typeof subscriberStatus>[0], expiresAt: str
       reason: SubscriberReason.Expired,
       message: `the subscription expired at ${expiresAt} (spec.expire ${input.expiry!.expireSeconds}s); renew it: kubectl annotate subscriber ${input.name} eventxmlrpc.io/renew=$(date +%s) --overwrite`,
     };
+  }
+  if (input.host.kind === 'denied') {
+    return { ready: false, reason: DeliveryReason.EgressDenied, message: input.host.detail };
   }
   if (input.host.kind === 'notFound') {
     return {

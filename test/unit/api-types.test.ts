@@ -208,6 +208,7 @@ const eventRaise = {
         faultCode: 4,
         faultString: 'Too many parameters',
         error: 'connect ECONNREFUSED 10.0.0.1:8080',
+        reason: 'TLSFailed',
         attempts: 1,
         durationMs: 3,
       },
@@ -317,6 +318,6 @@ describe('src/api/types.ts follows the CRD schemas', () => {
       'status.phase: "Done" is not one of ["Pending","Dispatched","Delivered","PartiallyDelivered","Failed","NoSubscribers"]',
     ]);
     const missing = declaredUnderSpecAndStatus(schema).filter((p) => !paths.has(p));
-    assert.deepEqual(missing, ['status.deliveries[].httpStatus', 'status.deliveries[].faultCode', 'status.deliveries[].faultString', 'status.deliveries[].error']);
+    assert.deepEqual(missing, ['status.deliveries[].httpStatus', 'status.deliveries[].faultCode', 'status.deliveries[].faultString', 'status.deliveries[].error', 'status.deliveries[].reason']);
   });
 });
