@@ -5,7 +5,6 @@ import { parseDuration } from './core/duration.js';
 import { DELIVERY_LIMITS, type RetryPolicy } from './core/retry-policy.js';
 import { MAX_TIMER_MS } from './core/timer.js';
 import { parseEgressRanges } from './core/egress-policy.js';
-import type { CidrRange } from './core/ip-address.js';
 
 export interface OperatorConfig {
   syncMode: boolean;
@@ -41,10 +40,10 @@ export interface OperatorConfig {
   shutdownGraceMs: number;
   /** Defaults of Subscriber.spec.delivery.retry. */
   retry: RetryPolicy;
-  /** Ranges no delivery may connect to, besides the default ones (core/egress-policy.ts). */
-  egressDeny: CidrRange[];
-  /** Ranges that reopen a part of a denied one (the most specific range decides). */
-  egressAllow: CidrRange[];
+  /** Ranges no delivery may connect to, besides the default ones (core/egress-policy.ts), in canonical CIDR form. */
+  egressDeny: string[];
+  /** Ranges that reopen a part of a denied one (the most specific range decides), in canonical CIDR form. */
+  egressAllow: string[];
 }
 
 export type ParsedCommandLine =
@@ -185,8 +184,8 @@ export function parseCommandLine(
         maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay', DELIVERY_LIMITS.retryDelayMs),
         retryOnFaultCodes: [],
       },
-      egressDeny: parseEgressRanges(list(raw('egress-deny')), 'egress-deny'),
-      egressAllow: parseEgressRanges(list(raw('egress-allow')), 'egress-allow'),
+      egressDeny: parseEgressRanges(list(raw('egress-deny')), 'egress-deny').map((r) => r.text),
+      egressAllow: parseEgressRanges(list(raw('egress-allow')), 'egress-allow').map((r) => r.text),
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     const [leaseProblem] = checkDurations(config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs);

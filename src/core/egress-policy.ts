@@ -44,12 +44,12 @@ export class EgressPolicy {
     this.rules = rules;
   }
 
-  /** The default denials, then the flags' ranges (already parsed by parseEgressRanges). */
-  static fromFlags(deny: readonly CidrRange[], allow: readonly CidrRange[]): EgressPolicy {
+  /** The default denials, then the flags' ranges (throws on a malformed one, naming the flag). */
+  static fromFlags(deny: readonly string[], allow: readonly string[]): EgressPolicy {
     return new EgressPolicy([
       ...DEFAULT_DENIED.map(([cidr, what]) => ({ range: parseCidr(cidr) as CidrRange, action: 'deny' as const, origin: `${what}, denied by default` })),
-      ...deny.map((range) => ({ range, action: 'deny' as const, origin: '--egress-deny' })),
-      ...allow.map((range) => ({ range, action: 'allow' as const, origin: '--egress-allow' })),
+      ...parseEgressRanges(deny, 'egress-deny').map((range) => ({ range, action: 'deny' as const, origin: '--egress-deny' })),
+      ...parseEgressRanges(allow, 'egress-allow').map((range) => ({ range, action: 'allow' as const, origin: '--egress-allow' })),
     ]);
   }
 

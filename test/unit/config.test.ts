@@ -170,7 +170,7 @@ describe('parseCommandLine', () => {
   });
 
   it('reads the egress ranges from repeated flags or comma-separated variables, and refuses a bad one by name', () => {
-    const texts = (ranges: Array<{ text: string }>) => ranges.map((r) => r.text);
+    const texts = (ranges: string[]) => ranges;
     const c = config(['--egress-deny=127.0.0.0/8', '--egress-deny', '::1', '--egress-allow=127.0.0.1']);
     assert.deepEqual([texts(c.egressDeny), texts(c.egressAllow)], [['127.0.0.0/8', '::1/128'], ['127.0.0.1/32']]);
     const e = config([], { EVENT_XMLRPC_EGRESS_DENY: '10.0.0.0/8, fd00::/8', EVENT_XMLRPC_EGRESS_ALLOW: '10.1.0.0/16' });

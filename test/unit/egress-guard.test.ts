@@ -14,7 +14,7 @@ import { HttpSender } from '../../src/delivery/http-sender.js';
 import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 const policy = (deny: string[], allow: string[] = []) =>
-  EgressPolicy.fromFlags(parseEgressRanges(deny, 'egress-deny'), parseEgressRanges(allow, 'egress-allow'));
+  EgressPolicy.fromFlags(deny, allow);
 
 function senderWith(guard: EgressGuard): HttpSender {
   return new HttpSender({ userAgent: 'test', connectTimeoutMs: 2000, responseTimeoutMs: 2000, maxResponseBytes: 4096, egress: guard });

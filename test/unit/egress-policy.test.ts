@@ -4,7 +4,7 @@ import { API_SERVER_ORIGIN, EgressPolicy, egressDeniedMessage, parseEgressRanges
 import { embeddedIPv4, formatIp, parseCidr, parseIp } from '../../src/core/ip-address.js';
 
 const policy = (deny: string[] = [], allow: string[] = []) =>
-  EgressPolicy.fromFlags(parseEgressRanges(deny, 'egress-deny'), parseEgressRanges(allow, 'egress-allow'));
+  EgressPolicy.fromFlags(deny, allow);
 
 function deniedBy(p: EgressPolicy, address: string): string | undefined {
   const verdict = p.check(address);
