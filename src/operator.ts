@@ -11,6 +11,8 @@ import { hostResolver, type ResolveHost } from './controller/host-resolver.js';
 import { DeliveryReason } from './api/conditions.js';
 import { API_SERVER_ORIGIN, EgressPolicy } from './core/egress-policy.js';
 import { EgressGuard, systemLookup, type LookupAll } from './delivery/egress-guard.js';
+import { Credentials } from './delivery/credentials.js';
+import { SecretStore } from './kube/secret-store.js';
 import { RaiseReconciler, type FinishObserver } from './controller/raise-reconciler.js';
 import { RaiseScheduler } from './core/raise-scheduler.js';
 import type { ObjectKey } from './core/object-key.js';
@@ -54,6 +56,7 @@ export class Operator {
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
   private readonly egress: EgressGuard;
+  private readonly credentials: Credentials;
   private readonly dispatcher: Dispatcher;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
@@ -78,6 +81,8 @@ export class Operator {
     this.api = new ApiClient(deps.kubeConfig);
     this.recorder = new EventRecorder(deps.kubeConfig, log, now);
     this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
+    const secrets = new SecretStore(deps.kubeConfig, config.secretTtlMs);
+    this.credentials = new Credentials((namespace, name) => secrets.read(namespace, name));
     this.egress = new EgressGuard(EgressPolicy.fromFlags(config.egressDeny, config.egressAllow), deps.lookup ?? systemLookup);
     this.sender = new HttpSender({
       userAgent: config.userAgent,
@@ -116,7 +121,8 @@ export class Operator {
       api: this.api,
       resolveHost: deps.resolveHost ?? hostResolver(this.egress),
       health: this.health,
-      notReady: (s, reason, message) =>
+      credentials: this.credentials,
+      warn: (s, reason, message) =>
         this.recorder.warning(reference(SUBSCRIBERS, s.metadata.namespace ?? '', s.metadata.name ?? '', s.metadata.uid ?? ''), reason, 'Validate', message),
       now,
       log,
@@ -131,6 +137,7 @@ export class Operator {
       cache: cacheOf(raises),
       index: this.index,
       dispatcher: this.dispatcher,
+      credentials: this.credentials,
       api: this.api,
       defaults: {
         syncMode: config.syncMode,

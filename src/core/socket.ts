@@ -54,7 +54,8 @@ function fail(reason: SocketError, message: string): ParsedSocket {
   return { ok: false, reason, message };
 }
 
-export function parseSocket(socket: string): ParsedSocket {
+/** `options.tls`: the target is reached over HTTPS (Subscriber spec.tls.enabled), so its URL is https://. */
+export function parseSocket(socket: string, options: { tls?: boolean } = {}): ParsedSocket {
   // A socket is written like a URL so often that it gets its own answer, with the right form.
   if (socket.startsWith(URL_SCHEME)) {
     return fail('MalformedSocket', `socket "${socket}" is not a URL: write xmlrpc:${socket.slice(URL_SCHEME.length)}, without "//"`);
@@ -101,7 +102,8 @@ export function parseSocket(socket: string): ParsedSocket {
   if (!METHOD.test(method)) {
     return fail('InvalidMethod', `method "${method}" must be 1+ characters of A-Z a-z 0-9 _ . : /`);
   }
-  return { ok: true, target: { host, port, path, method, url: `http://${host}:${port}${path}` } };
+  const scheme = options.tls ? 'https' : 'http';
+  return { ok: true, target: { host, port, path, method, url: `${scheme}://${host}:${port}${path}` } };
 }
 
 /** Returns why a host is unusable, or undefined when it is fine. */

@@ -161,6 +161,15 @@ const subscriber = {
       retryOnFaultCodes: [-32000],
     },
     expire: 3600,
+    // Not every combination admission accepts (insecureSkipVerify goes with no CA): every field, for the walk.
+    tls: {
+      enabled: true,
+      caSecretRef: { name: 'blocker-ca' },
+      serverName: 'blocker.example.com',
+      clientCertSecretRef: { name: 'operator-client' },
+      insecureSkipVerify: false,
+    },
+    auth: { basic: { secretRef: { name: 'blocker-basic' } }, bearer: { secretRef: { name: 'blocker-token' } }, headersSecretRef: { name: 'blocker-headers' } },
   },
   status: {
     observedGeneration: 2,
