@@ -77,7 +77,7 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
 }
 
 /** The operator in this process, watching `namespace` (or each of several) only, as the RBAC-bound operator user. */
-export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Pick<OperatorDeps, 'lookup'> = {}): Promise<Operator> {
+export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Partial<Pick<OperatorDeps, 'lookup' | 'log'>> = {}): Promise<Operator> {
   await grantOperatorRbac();
   const watched = (Array.isArray(namespace) ? namespace : [namespace]).flatMap((ns) => ['--namespace', ns]);
   const parsed = parseCommandLine([...watched, '--http-port=0', ...flags], {}, 'test');

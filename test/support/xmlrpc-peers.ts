@@ -134,3 +134,53 @@ export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer> {
     close: () => new Promise((resolve) => server.httpServer.close(() => resolve())),
   };
 }
+
+const SECURE_SERVER = fileURLToPath(new URL('../peers/secure_xmlrpc_server.py', import.meta.url));
+
+export interface SecureCall extends RecordedCall {
+  /** CN of the client certificate, null without one. */
+  client: string | null;
+  /** The X-* request headers. */
+  headers: Record<string, string>;
+}
+
+export interface SecurePeer {
+  port: number;
+  log: CallLog<SecureCall>;
+  /** Requests it answered 401, and why. */
+  refused: CallLog<{ refused: string }>;
+  close(): Promise<void>;
+}
+
+/** CPython's xmlrpc.server behind ssl: a server certificate, optionally mTLS, Basic or bearer credentials. */
+export async function startSecurePeer(options: { certFile: string; keyFile: string; clientCaFile?: string; basic?: string; bearerFile?: string }): Promise<SecurePeer> {
+  const args = [SECURE_SERVER, '--cert', options.certFile, '--key', options.keyFile];
+  if (options.clientCaFile) args.push('--client-ca', options.clientCaFile);
+  if (options.basic) args.push('--basic', options.basic);
+  if (options.bearerFile) args.push('--bearer-file', options.bearerFile);
+  const child: ChildProcess = spawn('python3', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+  const log = new CallLog<SecureCall>();
+  const refused = new CallLog<{ refused: string }>();
+  const lines = createInterface({ input: child.stdout! });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`python TLS XML-RPC server exited with ${code}`)));
+    lines.on('line', (line) => {
+      const listening = /^listening (\d+)$/.exec(line);
+      if (listening) return resolve(Number(listening[1]));
+      const record = JSON.parse(line) as SecureCall | { refused: string };
+      if ('refused' in record) refused.push(record);
+      else log.push(record);
+    });
+  });
+  return {
+    port,
+    log,
+    refused,
+    close: async () => {
+      if (child.exitCode !== null) return;
+      child.kill();
+      await once(child, 'exit');
+    },
+  };
+}
