@@ -299,3 +299,32 @@ test('delivery durations and counts over their limits are refused, naming the li
     await t.test(JSON.stringify(delivery), () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', delivery })), message));
   }
 });
+
+test('spec.tls and spec.auth: what they accept, and what they refuse with the rule', async (t) => {
+  const accepted: Obj[] = [
+    { tls: { enabled: true } },
+    { tls: { enabled: true, caSecretRef: { name: 'blocker-ca' }, serverName: 'blocker.voip.example', clientCertSecretRef: { name: 'operator-client' } } },
+    { tls: { enabled: true, insecureSkipVerify: true } },
+    { tls: { enabled: false } },
+    { auth: { basic: { secretRef: { name: 'blocker-basic' } }, headersSecretRef: { name: 'blocker-headers' } } },
+    { auth: { bearer: { secretRef: { name: 'blocker-token' } } } },
+  ];
+  for (const spec of accepted) {
+    await t.test(`accepts ${JSON.stringify(spec)}`, async () => {
+      const created = await create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', ...spec }));
+      for (const key of Object.keys(spec)) assert.deepEqual((created.spec as Obj)[key], spec[key]);
+    });
+  }
+  const refused: Array<[Obj, string]> = [
+    [{ tls: { caSecretRef: { name: 'ca' } } }, 'tls.caSecretRef, serverName, clientCertSecretRef and insecureSkipVerify need tls.enabled: true'],
+    [{ tls: { enabled: false, serverName: 'x.example' } }, 'tls.caSecretRef, serverName, clientCertSecretRef and insecureSkipVerify need tls.enabled: true'],
+    [{ tls: { enabled: true, insecureSkipVerify: true, caSecretRef: { name: 'ca' } } }, 'tls.insecureSkipVerify checks no certificate: it cannot go with caSecretRef or serverName'],
+    [{ tls: { enabled: true, serverName: 'not a name' } }, 'spec.tls.serverName: Invalid value'],
+    [{ tls: { enabled: true, caSecretRef: { name: 'Not_A_Secret' } } }, 'spec.tls.caSecretRef.name: Invalid value'],
+    [{ auth: { basic: { secretRef: { name: 'a' } }, bearer: { secretRef: { name: 'b' } } } }, 'auth takes basic or bearer, not both'],
+    [{ auth: { bearer: {} } }, 'spec.auth.bearer.secretRef: Required value'],
+  ];
+  for (const [spec, message] of refused) {
+    await t.test(`refuses ${JSON.stringify(spec)}`, () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', ...spec })), message));
+  }
+});
