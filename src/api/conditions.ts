@@ -39,7 +39,8 @@ export type RaiseReason = (typeof RaiseReason)[keyof typeof RaiseReason];
 /**
  * Reasons of Subscriber conditions. Ready=False also takes the socket
  * reasons of core/socket.ts (UnsupportedScheme, MalformedSocket, InvalidHost,
- * InvalidPort, InvalidPath, InvalidMethod).
+ * InvalidPort, InvalidPath, InvalidMethod), and the DeliveryReasons below
+ * that a Subscriber's own status can tell: EgressDenied and the Secret ones.
  */
 export const SubscriberReason = {
   /** Ready=True: the socket parses and the host resolves (or was not looked up yet). */
