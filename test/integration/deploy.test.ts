@@ -252,6 +252,23 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(plain((tcp?.to ?? []).map((peer) => peer.ipBlock?.cidr)), ['0.0.0.0/0', '::/0']);
   });
 
+  it('deploy/secret-access/ grants get on the named Secrets of one namespace to the ServiceAccount, and nothing else', async () => {
+    const objects = await render('deploy/secret-access');
+    assert.deepEqual(objects.map((o) => `${o.kind} ${o.metadata?.namespace}/${o.metadata?.name}`).sort(), ['Role voip/event-xmlrpc-secrets', 'RoleBinding voip/event-xmlrpc-secrets']);
+    const role = find<V1Role>(objects, 'Role', 'event-xmlrpc-secrets');
+    assert.deepEqual(plain(role.rules), [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['blocker-basic', 'blocker-ca'] }]);
+    const binding = find<V1RoleBinding>(objects, 'RoleBinding', 'event-xmlrpc-secrets');
+    assert.deepEqual(plain(binding.subjects), [{ kind: 'ServiceAccount', name: SA, namespace: SYSTEM_NS }]);
+    assert.deepEqual(plain(binding.roleRef), { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'event-xmlrpc-secrets' });
+    assert.deepEqual(wildcardRules(objects), []);
+    await apply(admin(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'voip' } } as V1Namespace);
+    for (const obj of objects) await assert.doesNotReject(apply(admin(), obj, { dryRun: true }), `${obj.kind} ${obj.metadata?.name}`);
+    // The installed operator has no right on Secrets of its own.
+    for (const variant of [base, namespaced]) {
+      for (const r of roles(variant)) assert.ok(!(r.rules ?? []).some((rule) => rule.resources?.includes('secrets')), `${r.kind} ${r.metadata?.name}`);
+    }
+  });
+
   it('an overlay replaces the placeholder image with kustomize images:', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'deploy-overlay-'));
     try {
