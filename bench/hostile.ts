@@ -46,11 +46,13 @@ const ATTACKER = 'attacker';
 const ROOT = path.resolve(import.meta.dirname, '..');
 const say = (line: string) => void process.stderr.write(`[bench] ${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every Linux this runs on. */
+const CLOCK_TICKS = 100;
 
 /** What an attack needs from the bench. */
 interface BenchContext {
   /** Creates a Subscriber in the attacker namespace. */
-  subscribe(name: string, event: string, socket: string): Promise<void>;
+  subscribe(name: string, event: string, socket: string, delivery?: object): Promise<void>;
   /** Creates sync raises of `event` in the attacker namespace at `ratePerSecond` until `stop` resolves. */
   flood(event: string, ratePerSecond: number, stop: Promise<void>): Promise<void>;
 }
@@ -64,6 +66,8 @@ interface RunningAttack {
 interface Attack {
   name: string;
   setup(ctx: BenchContext): Promise<RunningAttack>;
+  /** Its raises never finish by themselves: they are deleted after the phase (which cancels them). */
+  neverFinishes?: boolean;
 }
 
 /** An attack whose server answers every request with one hostile response. */
@@ -90,6 +94,16 @@ const ATTACKS: Attack[] = [
   hostileServer('nested XML (63 KB, 9,000 levels)', 'E_NESTED', () => startRawPeer(() => NESTED)),
   hostileServer('huge body (400 MB, no length)', 'E_HUGE_BODY', () => startEndlessPeer('HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n\r\n')),
   hostileServer('huge faultString (20 MB)', 'E_HUGE_FAULT', () => startRawPeer(() => HUGE_FAULT)),
+  // A namespace flooding a server that accepts and never answers: its raises hold what they may, no more.
+  {
+    name: 'flooding namespace (never-answering server)',
+    neverFinishes: true,
+    async setup(ctx) {
+      const peer = await startRawPeer(() => null);
+      await ctx.subscribe('black-hole', 'E_BLACK_HOLE', `xmlrpc:127.0.0.1:${peer.port}:m`, { timeoutSeconds: 300, retry: { limit: 0 } });
+      return { run: (stop) => ctx.flood('E_BLACK_HOLE', ATTACK_RATE * 5, stop), close: () => peer.close() };
+    },
+  },
 ];
 
 const cp = await ControlPlane.start({ binDir: await buildBinaries(), log: () => {} });
@@ -127,8 +141,8 @@ try {
 
   let attackRaises = 0;
   const ctx: BenchContext = {
-    subscribe: async (name, event, socket) => {
-      await create(ATTACKER, 'subscribers', 'Subscriber', { metadata: { name }, spec: { event, socket } });
+    subscribe: async (name, event, socket, delivery) => {
+      await create(ATTACKER, 'subscribers', 'Subscriber', { metadata: { name }, spec: { event, socket, ...(delivery ? { delivery } : {}) } });
     },
     flood: async (event, ratePerSecond, stop) => {
       let stopped = false;
@@ -162,17 +176,20 @@ try {
     return latencies;
   }
 
-  /** Waits until every attack raise is terminal, then deletes them, so that phases do not overlap. */
-  async function drainAttacker(): Promise<void> {
-    await until(async () => {
+  /** Waits until every attack raise is terminal (or not, for an attack whose raises never finish), then deletes them, so that phases do not overlap. */
+  async function drainAttacker(wait: boolean): Promise<void> {
+    if (wait) await until(async () => {
       const list = (await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ATTACKER, plural: 'eventraises' })) as { items: EventRaise[] };
       return list.items.every((r) => r.status?.completionTime !== undefined);
     }, 300_000, 'the attack raises never finished');
     await custom.deleteCollectionNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: ATTACKER, plural: 'eventraises' });
   }
 
-  const phases = [{ name: 'alone', running: undefined as RunningAttack | undefined }, ...attacks.map(({ attack, running }) => ({ name: attack.name, running }))];
-  const results = new Map(phases.map((p) => [p.name, { ratios: [] as number[], toHarmless: [] as number[], rss: [] as number[], latencies: [] as number[] }]));
+  const phases = [
+    { name: 'alone', running: undefined as RunningAttack | undefined, neverFinishes: false },
+    ...attacks.map(({ attack, running }) => ({ name: attack.name, running, neverFinishes: attack.neverFinishes === true })),
+  ];
+  const results = new Map(phases.map((p) => [p.name, { ratios: [] as number[], toHarmless: [] as number[], rss: [] as number[], cpu: [] as number[], latencies: [] as number[] }]));
 
   await measure(5); // warm-up: caches, connections, JIT
   for (let rep = 0; rep < REPETITIONS; rep++) {
@@ -182,6 +199,9 @@ try {
       await sleep(500);
       const idle = rssOf(pid);
       const kernelPeak = resetPeak(pid);
+      const cpuBefore = cpuMsOf(pid);
+      const phaseStarted = performance.now();
+      const raisesBefore = attackRaises;
       let stopAttack!: () => void;
       const stop = new Promise<void>((resolve) => (stopAttack = resolve));
       const attack = phase.running?.run(stop);
@@ -191,12 +211,17 @@ try {
       stopAttack();
       const peak = Math.max(await sampler, kernelPeak ? (peakOf(pid) ?? 0) : 0);
       await attack;
-      if (phase.running) await drainAttacker();
+      const cpu = (cpuMsOf(pid) - cpuBefore) / (performance.now() - phaseStarted);
+      if (phase.running) await drainAttacker(!phase.neverFinishes);
       const result = results.get(phase.name)!;
       medians.set(phase.name, median(latencies));
       result.latencies.push(...latencies);
       result.rss.push(peak / idle);
-      say(`repetition ${rep + 1}, ${phase.name}: median ${median(latencies).toFixed(1)} ms, peak RSS ${mb(peak)} / idle ${mb(idle)}`);
+      result.cpu.push(cpu);
+      say(
+        `repetition ${rep + 1}, ${phase.name}: median ${median(latencies).toFixed(1)} ms, peak RSS ${mb(peak)} / idle ${mb(idle)}, ` +
+          `operator CPU ${(cpu * 100).toFixed(0)}%, ${attackRaises - raisesBefore} attack raises`,
+      );
     }
     for (const [name, m] of medians) {
       results.get(name)!.ratios.push(m / medians.get('alone')!);
@@ -207,10 +232,17 @@ try {
   console.log(`healthy subscriber (namespace ${VICTIM}) beside namespace ${ATTACKER} attacking at ${ATTACK_RATE} raises/s`);
   console.log(`${REPETITIONS} repetition(s) x ${RAISES} sync raises per phase; min/median/max over the repetitions`);
   console.log('');
-  const rows = [['phase', 'latency ms (all raises)', 'latency / alone', 'latency / harmless flood', 'peak RSS / idle']];
+  const rows = [['phase', 'latency ms (all raises)', 'latency / alone', 'latency / harmless flood', 'peak RSS / idle', 'operator CPU (of one core)']];
   for (const { name } of phases) {
     const r = results.get(name)!;
-    rows.push([name, triple(r.latencies, 1), triple(r.ratios, 2, 'x'), triple(r.toHarmless, 2, 'x'), triple(r.rss, 2, 'x')]);
+    rows.push([
+      name,
+      triple(r.latencies, 1),
+      triple(r.ratios, 2, 'x'),
+      triple(r.toHarmless, 2, 'x'),
+      triple(r.rss, 2, 'x'),
+      triple(r.cpu.map((c) => c * 100), 0, '%'),
+    ]);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   for (const row of rows) console.log(`  ${row.map((cell, i) => cell.padEnd(widths[i]!)).join('   ')}`);
@@ -244,6 +276,14 @@ function mb(bytes: number): string {
 /** Resident memory of a process, from /proc (Linux). */
 function rssOf(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) * 1024;
+}
+
+/** CPU time (user + system) a process used so far, from /proc (Linux). */
+function cpuMsOf(pid: number): number {
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS;
 }
 
 /** The kernel's peak RSS since the last reset, where the kernel offers one. */

@@ -17,6 +17,7 @@ import { KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubern
 import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
 import { startDemoServer, type DemoServer } from './demo-server.js';
+import { LogMessage } from '../src/log-messages.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 const stateDir = path.join(root, '.local');
@@ -154,7 +155,7 @@ function operatorStarted(child: ChildProcess): Promise<void> {
       pending += chunk.toString();
       const lines = pending.split('\n');
       pending = lines.pop() ?? '';
-      if (lines.some((l) => l.includes('"operator started"'))) resolve();
+      if (lines.some((l) => l.includes(`"${LogMessage.operatorStarted}"`))) resolve();
     });
     child.once('exit', (code) => reject(new Error(`the operator exited with ${code} before it started; see ${logFile}`)));
   });

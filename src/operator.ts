@@ -1,32 +1,29 @@
 import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { API_VERSION, EVENT_RAISES, SUBSCRIBERS, type EventRaise, type Resource, type Subscriber, type SubscriberHealth } from './api/types.js';
+import { EVENT_RAISES, SUBSCRIBERS, type Resource } from './api/types.js';
 import type { OperatorConfig } from './config.js';
-import { SubscriberIndex, type SubscriberEntry } from './core/subscriber-index.js';
+import type { SubscriberIndex } from './core/subscriber-index.js';
 import { clampTimerMs } from './core/timer.js';
-import { Controller } from './controller/controller.js';
-import { HEALTH_FLUSH_MS, HealthTracker } from './controller/health-tracker.js';
+import type { ControllerSetup } from './controller/controller.js';
 import { hostResolver, type ResolveHost } from './controller/host-resolver.js';
-import { DeliveryReason } from './api/conditions.js';
 import { API_SERVER_ORIGIN, EgressPolicy } from './core/egress-policy.js';
-import { EgressGuard, systemLookup, type LookupAll } from './delivery/egress-guard.js';
 import { Credentials } from './delivery/credentials.js';
+import { EgressGuard, systemLookup, type LookupAll } from './delivery/egress-guard.js';
 import { SecretStore } from './kube/secret-store.js';
-import { RaiseReconciler, type FinishObserver } from './controller/raise-reconciler.js';
-import { RaiseScheduler } from './core/raise-scheduler.js';
-import type { ObjectKey } from './core/object-key.js';
-import { SubscriberReconciler } from './controller/subscriber-reconciler.js';
-import { WorkQueue } from './controller/work-queue.js';
+import { RaiseController } from './controller/raise-controller.js';
+import { SubscriberController } from './controller/subscriber-controller.js';
 import { Dispatcher } from './delivery/dispatcher.js';
 import { HttpSender } from './delivery/http-sender.js';
 import { ApiClient, OPERATOR_RIGHTS, collectionPath } from './kube/api-client.js';
 import { EventRecorder } from './kube/event-recorder.js';
-import { ClusterError, errorText } from './kube/errors.js';
-import { Informer, keyOf, type ObjectCache } from './kube/informer.js';
+import { ClusterError } from './kube/errors.js';
+import { Informer, type KubeObject } from './kube/informer.js';
 import { LeaderElector, leaderIdentity } from './kube/leader-election.js';
+import { DeliveryObserver } from './observability/delivery-observer.js';
 import { ProbeServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
+import { LogMessage } from './log-messages.js';
 
 export interface OperatorDeps {
   kubeConfig: KubeConfig;
@@ -41,8 +38,8 @@ export interface OperatorDeps {
 }
 
 /**
- * Wires the data path: informers feed the subscriber index and two keyed
- * work queues; the reconcilers write Subscriber status and deliver raises.
+ * Starts, leads and stops; the controllers declare the rest (their
+ * informers, queues and reconcilers: controller/*-controller.ts).
  *
  * With --leader-elect the informers start and sync (ready) at once, but the
  * workers start only once this instance holds the Lease; losing it stops
@@ -50,19 +47,16 @@ export interface OperatorDeps {
  * client-go's OnStoppedLeading convention).
  */
 export class Operator {
-  readonly index = new SubscriberIndex();
   readonly metrics = new Metrics();
-  private readonly health = new HealthTracker();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
   private readonly egress: EgressGuard;
-  private readonly credentials: Credentials;
   private readonly dispatcher: Dispatcher;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
-  private readonly informers: Array<Informer<Subscriber> | Informer<EventRaise>> = [];
-  private readonly controllers: Controller[];
-  private readonly raiseReconciler: RaiseReconciler;
+  private readonly subscribers: SubscriberController;
+  private readonly raises: RaiseController;
+  private readonly setups: ControllerSetup[];
   private readonly elector: LeaderElector | undefined;
   private ready = false;
   private leading = false;
@@ -81,8 +75,6 @@ export class Operator {
     this.api = new ApiClient(deps.kubeConfig);
     this.recorder = new EventRecorder(deps.kubeConfig, log, now);
     this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
-    const secrets = new SecretStore(deps.kubeConfig, config.secretTtlMs);
-    this.credentials = new Credentials((namespace, name) => secrets.read(namespace, name));
     this.egress = new EgressGuard(EgressPolicy.fromFlags(config.egressDeny, config.egressAllow), deps.lookup ?? systemLookup);
     this.sender = new HttpSender({
       userAgent: config.userAgent,
@@ -91,74 +83,24 @@ export class Operator {
       maxResponseBytes: config.maxResponseBytes,
       egress: this.egress,
     });
-    this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (subscriberKey, attempt) => {
-      const namespace = subscriberKey.split('/')[0];
-      this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace });
-      if (attempt.reason === DeliveryReason.EgressDenied) this.metrics.egressDenied.inc({ namespace });
-    });
-
+    const secrets = new SecretStore(deps.kubeConfig, config.secretTtlMs);
+    const credentials = new Credentials((namespace, name) => secrets.read(namespace, name));
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
-    const subscribers = namespaces.map((ns) => this.informer<Subscriber>(SUBSCRIBERS, ns));
-    const raises = namespaces.map((ns) => this.informer<EventRaise>(EVENT_RAISES, ns));
-    this.informers.push(...subscribers, ...raises);
-    const subscriberQueue = new WorkQueue();
-    const raiseQueue = new WorkQueue();
+    const informerFor = <T extends KubeObject>(resource: Resource, namespace: string | undefined) => this.informer<T>(resource, namespace);
+    const shared = { informerFor, namespaces, api: this.api, metrics: this.metrics, now, log };
 
-    for (const informer of subscribers) {
-      const upsert = (s: Subscriber) => {
-        this.index.upsert(s);
-        subscriberQueue.add(keyOf(s));
-      };
-      informer.on({ add: upsert, update: upsert, delete: (s) => this.index.remove(s.metadata.namespace ?? '', s.metadata.name ?? '') });
-    }
-    for (const informer of raises) {
-      const enqueue = (r: EventRaise) => raiseQueue.add(keyOf(r));
-      informer.on({ add: enqueue, update: enqueue, delete: enqueue });
-    }
-
-    const subscriberReconciler = new SubscriberReconciler({
-      cache: cacheOf(subscribers),
-      api: this.api,
+    let observer!: DeliveryObserver;
+    this.subscribers = new SubscriberController({
+      ...shared,
       resolveHost: deps.resolveHost ?? hostResolver(this.egress),
-      health: this.health,
-      credentials: this.credentials,
-      warn: (s, reason, message) =>
-        this.recorder.warning(reference(SUBSCRIBERS, s.metadata.namespace ?? '', s.metadata.name ?? '', s.metadata.uid ?? ''), reason, 'Validate', message),
-      now,
-      log,
+      credentials,
+      warn: (subscriber, reason, message) => observer.warn(subscriber, reason, message),
+      config,
     });
-    const scheduler = new RaiseScheduler({
-      maxRunning: config.maxRaisesInFlight,
-      maxRunningPerNamespace: config.maxRaisesInFlightPerNamespace,
-      maxParkedPerNamespace: config.maxParkedRaisesPerNamespace,
-    });
-    this.metrics.watchRaises(() => ({ running: scheduler.runningCount, parked: scheduler.parkedCount }));
-    const raiseReconciler = new RaiseReconciler({
-      cache: cacheOf(raises),
-      index: this.index,
-      dispatcher: this.dispatcher,
-      credentials: this.credentials,
-      api: this.api,
-      defaults: {
-        syncMode: config.syncMode,
-        useStructParam: config.useStructParam,
-        delivery: { policy: config.retry, responseTimeoutMs: config.responseTimeoutMs },
-      },
-      scheduler,
-      requeue: (key: ObjectKey) => raiseQueue.add(key),
-      observer: this.raiseObserver((key) => {
-        // Health reaches the Subscriber's status in one write per key and interval, whatever the event rate.
-        const [namespace = '', name = ''] = key.split('/');
-        return { published: cacheOf(subscribers).get(namespace, name)?.status, flush: () => subscriberQueue.addAfter(key, HEALTH_FLUSH_MS) };
-      }),
-      now,
-      log,
-    });
-    this.controllers = [
-      new Controller('subscriber', subscriberQueue, subscriberReconciler, config.workers, log, this.metrics),
-      new Controller('eventraise', raiseQueue, raiseReconciler, config.workers, log, this.metrics),
-    ];
-    this.raiseReconciler = raiseReconciler;
+    observer = new DeliveryObserver(this.metrics, this.recorder, this.subscribers.health, now);
+    this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (key, attempt) => observer.attempted(key, attempt));
+    this.raises = new RaiseController({ ...shared, index: this.subscribers.index, dispatcher: this.dispatcher, credentials, observer, config });
+    this.setups = [this.subscribers, this.raises];
     this.metrics.leader.set(0);
     this.elector = config.leaderElect
       ? new LeaderElector({
@@ -172,6 +114,11 @@ export class Operator {
           log,
         })
       : undefined;
+  }
+
+  /** The Subscribers raises are matched against. */
+  get index(): SubscriberIndex {
+    return this.subscribers.index;
   }
 
   /** True while the workers run: this instance holds the Lease, or runs without leader election. */
@@ -200,13 +147,14 @@ export class Operator {
       await this.probes.close();
       throw err;
     }
-    for (const informer of this.informers) informer.start();
-    const synced = Promise.all(this.informers.map((i) => i.hasSynced)).then(() => true);
+    const informers = this.setups.flatMap((setup) => setup.informers);
+    for (const informer of informers) informer.start();
+    const synced = Promise.all(informers.map((i) => i.hasSynced)).then(() => true);
     if (!(await Promise.race([synced, this.stopping.then(() => false)]))) return;
     if (this.elector) this.elector.start({ onStartedLeading: () => void this.lead(), onStoppedLeading: (reason) => this.abdicate(reason) });
     else void this.lead();
     this.ready = true;
-    this.deps.log.info('operator started', {
+    this.deps.log.info(LogMessage.operatorStarted, {
       server: this.api.server,
       namespaces: this.deps.config.namespaces.length ? this.deps.config.namespaces : 'all',
       syncMode: this.deps.config.syncMode,
@@ -250,23 +198,23 @@ export class Operator {
     this.ready = false;
     this.stopRequested();
     if (this.leading) {
-      const inFlight = this.raiseReconciler.inFlight;
+      const inFlight = this.raises.inFlight;
       const started = performance.now();
       let timer: NodeJS.Timeout | undefined;
       const drained = await Promise.race([
-        this.raiseReconciler.drain().then(() => true),
+        this.raises.drain().then(() => true),
         new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), clampTimerMs(config.shutdownGraceMs)))),
       ]);
       clearTimeout(timer);
-      const fields = { inFlight, remaining: this.raiseReconciler.inFlight, ms: Math.round(performance.now() - started) };
+      const fields = { inFlight, remaining: this.raises.inFlight, ms: Math.round(performance.now() - started) };
       if (drained) log.info('stopping: raises in flight finished', fields);
       else log.warn('stopping: shutdown grace over with raises still in flight; they will be delivered again', fields);
     }
     // Nothing is sent any more before the Lease goes to another instance.
     this.dispatcher.close();
     this.sender.close();
-    await Promise.all(this.controllers.map((c) => c.stop()));
-    for (const informer of this.informers) informer.stop();
+    await Promise.all(this.setups.map((setup) => setup.controller.stop()));
+    for (const setup of this.setups) for (const informer of setup.informers) informer.stop();
     await this.elector?.stopAndRelease();
     this.setLeading(false);
     await this.recorder.flush();
@@ -277,40 +225,19 @@ export class Operator {
   private async lead(): Promise<void> {
     if (this.stopped) return;
     if (this.elector) {
-      this.deps.log.info('leader election: acquired', { identity: this.elector.identity, lease: this.elector.lock });
-      await this.readTerminalRaises();
+      this.deps.log.info(LogMessage.leaderAcquired, { identity: this.elector.identity, lease: this.elector.lock });
+      for (const setup of this.setups) await setup.beforeLeading?.(() => this.stopped !== undefined);
       if (this.stopped) return;
     }
     this.setLeading(true);
-    for (const controller of this.controllers) controller.start();
-  }
-
-  /** One fresh LIST of the raises as leadership starts (see RaiseReconciler.rememberTerminal). */
-  private async readTerminalRaises(): Promise<void> {
-    const namespaces = this.deps.config.namespaces.length ? this.deps.config.namespaces : [undefined];
-    for (let failures = 0; !this.stopped; failures++) {
-      try {
-        for (const namespace of namespaces) {
-          let page: string | undefined;
-          do {
-            const list = await this.api.list<EventRaise>(EVENT_RAISES, namespace, page);
-            this.raiseReconciler.rememberTerminal(list.items);
-            page = list.metadata?.continue || undefined;
-          } while (page);
-        }
-        return;
-      } catch (err) {
-        this.deps.log.warn('leader election: reading the raises failed; retrying', { error: errorText(err) });
-        await new Promise((resolve) => setTimeout(resolve, Math.min(500 * 2 ** failures, 5_000)));
-      }
-    }
+    for (const setup of this.setups) setup.controller.start();
   }
 
   /** Leadership lost: no reconcile starts any more, at once; the caller must exit (main.ts). */
   private abdicate(reason: string): void {
-    this.deps.log.error('leader election: lost', { identity: this.elector?.identity, lease: this.elector?.lock, reason });
+    this.deps.log.error(LogMessage.leaderLost, { identity: this.elector?.identity, lease: this.elector?.lock, reason });
     this.setLeading(false);
-    for (const controller of this.controllers) controller.queue.shutDown();
+    for (const setup of this.setups) setup.controller.queue.shutDown();
     this.markLost(reason);
   }
 
@@ -319,33 +246,7 @@ export class Operator {
     this.metrics.leader.set(leading ? 1 : 0);
   }
 
-  private raiseObserver(subscriberHealth: (key: string) => { published: SubscriberHealth | undefined; flush: () => void }): FinishObserver {
-    return {
-      delivered: (subscriber: SubscriberEntry, raise: EventRaise, result) => {
-        const key = `${subscriber.namespace}/${subscriber.name}`;
-        const { published, flush } = subscriberHealth(key);
-        const why = result.faultString !== undefined ? `fault ${result.faultCode ?? ''} ${result.faultString}` : result.error;
-        this.health.record(key, published, { ok: result.outcome === 'Delivered', error: why, at: new Date() });
-        flush();
-        const outcome = result.outcome === 'Delivered' ? 'delivered' : 'failed';
-        this.metrics.deliveries.inc({ outcome, namespace: subscriber.namespace });
-        this.metrics.deliveryDuration.observe({ outcome }, result.durationMs / 1000);
-        if (result.outcome === 'Failed') {
-          this.recorder.warning(
-            reference(SUBSCRIBERS, subscriber.namespace, subscriber.name, subscriber.uid),
-            'DeliveryFailed',
-            'Deliver',
-            `${raise.spec.event} from EventRaise ${raise.metadata.name} to ${subscriber.target.url}: ${why}`,
-          );
-        }
-      },
-      finished: (_raise, status) => {
-        if (status.phase) this.metrics.raises.inc({ phase: status.phase });
-      },
-    };
-  }
-
-  private informer<T extends Subscriber | EventRaise>(resource: Resource, namespace: string | undefined): Informer<T> {
+  private informer<T extends KubeObject>(resource: Resource, namespace: string | undefined): Informer<T> {
     return new Informer<T>({
       kubeConfig: this.deps.kubeConfig,
       path: collectionPath(resource, namespace),
@@ -354,12 +255,4 @@ export class Operator {
       rightsHint: OPERATOR_RIGHTS,
     });
   }
-}
-
-function cacheOf<T extends Subscriber | EventRaise>(informers: Informer<T>[]): ObjectCache<T> {
-  return { get: (namespace, name) => informers.map((i) => i.get(namespace, name)).find(Boolean) };
-}
-
-function reference(resource: Resource, namespace: string, name: string, uid: string) {
-  return { apiVersion: API_VERSION, kind: resource.kind, namespace, name, uid };
 }

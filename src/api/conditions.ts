@@ -77,3 +77,12 @@ export const DeliveryReason = {
   InvalidSecret: 'InvalidSecret',
 } as const;
 export type DeliveryReason = (typeof DeliveryReason)[keyof typeof DeliveryReason];
+
+/** Reasons of the Kubernetes Events the operator records; not-Ready Events take the Ready condition's reason. */
+export const EventReason = {
+  /** On a Subscriber: a delivery to it failed after its retries (repeats become one Event's series). */
+  DeliveryFailed: 'DeliveryFailed',
+  /** On a Subscriber with spec.tls.insecureSkipVerify, at each generation: its server's certificate is not checked. */
+  InsecureSkipVerify: 'InsecureSkipVerify',
+} as const;
+export type EventReason = (typeof EventReason)[keyof typeof EventReason];

@@ -14,6 +14,7 @@ import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
 import { RaiseRun, type RaiseObserver, type RunDefaults } from './raise-run.js';
+import { LogMessage } from '../log-messages.js';
 
 /** A raise whose deliveries are still running shows its progress after this long, then at most this often. */
 export const PROGRESS_WRITE_MS = 1_000;
@@ -231,7 +232,7 @@ export class RaiseReconciler implements Reconciler {
     if (run) this.endRun(run);
     const final = written.status ?? status;
     const { namespace, name } = splitKey(key);
-    this.deps.log.info('raise finished', {
+    this.deps.log.info(LogMessage.raiseFinished, {
       namespace,
       name,
       event: raise.spec?.event,

@@ -1,31 +1,32 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
-import { ConditionType, DeliveryReason, SubscriberReason } from '../api/conditions.js';
+import { ConditionType, DeliveryReason, EventReason, SubscriberReason } from '../api/conditions.js';
 import { RENEW_ANNOTATION, SUBSCRIBERS, type Subscriber } from '../api/types.js';
 import { findCondition, rfc3339 } from '../core/conditions.js';
 import { healthOf } from '../core/subscriber-health.js';
 import { parseSocket } from '../core/socket.js';
 import { subscriberStatus, type ConnectionCheck, type HostCheck } from '../core/subscriber-status.js';
+import { splitKey, type ObjectKey } from '../core/object-key.js';
 import type { Credentials } from '../delivery/credentials.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
 import type { ReconcileResult, Reconciler } from './controller.js';
-import type { HealthTracker } from './health-tracker.js';
+import type { DeliveryHealth } from './delivery-health.js';
 import type { ResolveHost } from './host-resolver.js';
 
 export const HOST_RECHECK_MS = 30_000;
 
 /** Writes a Subscriber's target and Ready condition. */
 export class SubscriberReconciler implements Reconciler {
-  private readonly hostChecks = new Map<string, { generation: number; host: string; at: number; check: HostCheck }>();
-  private readonly secretChecks = new Map<string, { generation: number; at: number; check: ConnectionCheck }>();
+  private readonly hostChecks = new Map<ObjectKey, { generation: number; host: string; at: number; check: HostCheck }>();
+  private readonly secretChecks = new Map<ObjectKey, { generation: number; at: number; check: ConnectionCheck }>();
 
   constructor(
     private readonly deps: {
       cache: ObjectCache<Subscriber>;
       api: ApiClient;
       resolveHost: ResolveHost;
-      health: HealthTracker;
+      health: DeliveryHealth;
       /** Checks spec.tls and spec.auth against their Secrets. */
       credentials: Credentials;
       /** A Warning Event on the Subscriber: a person has to act (Ready turned False, or the spec is unsafe). */
@@ -35,8 +36,8 @@ export class SubscriberReconciler implements Reconciler {
     },
   ) {}
 
-  async reconcile(key: string): Promise<ReconcileResult | void> {
-    const [namespace = '', name = ''] = key.split('/');
+  async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
+    const { namespace, name } = splitKey(key);
     const subscriber = this.deps.cache.get(namespace, name);
     if (!subscriber || subscriber.metadata.deletionTimestamp) {
       this.hostChecks.delete(key);
@@ -55,7 +56,7 @@ export class SubscriberReconciler implements Reconciler {
       expire === undefined
         ? undefined
         : { expireSeconds: expire, createdAt: subscriber.metadata.creationTimestamp ?? rfc3339(now), renewal: subscriber.metadata.annotations?.[RENEW_ANNOTATION] };
-    const health = this.deps.health.due(key, now.getTime());
+    const { health, afterMs: untilHealth = Infinity } = this.deps.health.due(key, now.getTime());
     const status = subscriberStatus({
       generation,
       event: subscriber.spec?.event ?? '',
@@ -78,12 +79,11 @@ export class SubscriberReconciler implements Reconciler {
       if (changed && ready?.status === 'False') this.deps.warn(subscriber, ready.reason, ready.message);
       const newGeneration = subscriber.status?.observedGeneration !== generation;
       if (newGeneration && subscriber.spec?.tls?.enabled && subscriber.spec.tls.insecureSkipVerify) {
-        this.deps.warn(subscriber, 'InsecureSkipVerify', 'spec.tls.insecureSkipVerify: the server\'s certificate is not checked, so anyone on the network path can pose as the server and read the events and credentials; give spec.tls.caSecretRef instead');
+        this.deps.warn(subscriber, EventReason.InsecureSkipVerify, 'spec.tls.insecureSkipVerify: the server\'s certificate is not checked, so anyone on the network path can pose as the server and read the events and credentials; give spec.tls.caSecretRef instead');
       }
     }
-    if (health) this.deps.health.published(key, now.getTime());
+    if (health) this.deps.health.written(key, now.getTime());
     const untilExpiry = status.expiresAt ? Date.parse(status.expiresAt) - now.getTime() : Infinity;
-    const untilHealth = this.deps.health.waitMs(key, now.getTime()) ?? Infinity;
     const recheckSecrets = connection.ok !== true;
     const recheck = Math.min(host.kind === 'notFound' || host.kind === 'denied' || recheckSecrets ? HOST_RECHECK_MS : Infinity, untilExpiry > 0 ? untilExpiry + 1000 : Infinity, untilHealth);
     if (recheck !== Infinity) return { requeueAfterMs: recheck };
@@ -93,13 +93,14 @@ export class SubscriberReconciler implements Reconciler {
    * A lookup per generation and then at most every HOST_RECHECK_MS: health
    * updates reconcile a subscriber often, and should not each cost a lookup.
    */
-  private async checkHost(key: string, subscriber: Subscriber, host: string): Promise<HostCheck> {
+  private async checkHost(key: ObjectKey, subscriber: Subscriber, host: string): Promise<HostCheck> {
     const generation = subscriber.metadata.generation ?? 0;
     const memo = this.hostChecks.get(key);
-    if (memo && memo.generation === generation && memo.host === host && Date.now() - memo.at < HOST_RECHECK_MS) return memo.check;
+    const now = this.deps.now().getTime();
+    if (memo && memo.generation === generation && memo.host === host && now - memo.at < HOST_RECHECK_MS) return memo.check;
     let check = await this.deps.resolveHost(host);
     if (check.kind === 'unknown') check = this.previousHostCheck(subscriber);
-    this.hostChecks.set(key, { generation, host, at: Date.now(), check });
+    this.hostChecks.set(key, { generation, host, at: now, check });
     return check;
   }
 
@@ -108,7 +109,7 @@ export class SubscriberReconciler implements Reconciler {
    * then at most every HOST_RECHECK_MS (each read goes through the store's cache).
    * When a Secret cannot be read for now, what was last decided stands.
    */
-  private async checkSecrets(key: string, subscriber: Subscriber): Promise<ConnectionCheck> {
+  private async checkSecrets(key: ObjectKey, subscriber: Subscriber): Promise<ConnectionCheck> {
     const spec = subscriber.spec;
     if (!spec?.tls?.enabled && !spec?.auth) return { ok: true };
     const generation = subscriber.metadata.generation ?? 0;

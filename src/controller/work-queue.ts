@@ -1,4 +1,5 @@
 import { FairQueue } from '../core/fair-queue.js';
+import type { ObjectKey } from '../core/object-key.js';
 import { clampTimerMs } from '../core/timer.js';
 export interface WorkQueueOptions {
   /** First retry delay of a failing key; doubles on every further failure. */
@@ -15,11 +16,11 @@ export interface WorkQueueOptions {
  */
 export class WorkQueue {
   private readonly queue = new FairQueue();
-  private readonly dirty = new Set<string>();
-  private readonly processing = new Set<string>();
-  private readonly failures = new Map<string, number>();
-  private readonly timers = new Map<string, { at: number; timer: NodeJS.Timeout }>();
-  private readonly waiters: Array<(key: string | undefined) => void> = [];
+  private readonly dirty = new Set<ObjectKey>();
+  private readonly processing = new Set<ObjectKey>();
+  private readonly failures = new Map<ObjectKey, number>();
+  private readonly timers = new Map<ObjectKey, { at: number; timer: NodeJS.Timeout }>();
+  private readonly waiters: Array<(key: ObjectKey | undefined) => void> = [];
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
   private shuttingDown = false;
@@ -31,7 +32,7 @@ export class WorkQueue {
     this.maxDelayMs = options.maxDelayMs ?? 60_000;
   }
 
-  add(key: string): void {
+  add(key: ObjectKey): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
     if (this.processing.has(key)) return;
@@ -41,7 +42,7 @@ export class WorkQueue {
   }
 
   /** Adds the key after a delay; an earlier pending delay for the same key wins. */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: ObjectKey, delayMs: number): void {
     if (this.shuttingDown) return;
     if (delayMs <= 0) return this.add(key);
     const at = Date.now() + delayMs;
@@ -57,7 +58,7 @@ export class WorkQueue {
   }
 
   /** Re-adds a key that failed, after its backoff: base * 2^failures, capped. */
-  addRateLimited(key: string): void {
+  addRateLimited(key: ObjectKey): void {
     const failures = this.failures.get(key) ?? 0;
     this.failures.set(key, failures + 1);
     this.retries++;
@@ -65,19 +66,19 @@ export class WorkQueue {
   }
 
   /** Clears a key's failure count after it succeeded. */
-  forget(key: string): void {
+  forget(key: ObjectKey): void {
     this.failures.delete(key);
   }
 
   /** Waits for the next key; undefined once the queue is shut down, whatever is still queued. */
-  get(): Promise<string | undefined> {
+  get(): Promise<ObjectKey | undefined> {
     if (this.shuttingDown) return Promise.resolve(undefined);
     const next = this.queue.shift();
     if (next !== undefined) return Promise.resolve(this.take(next));
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  done(key: string): void {
+  done(key: ObjectKey): void {
     this.processing.delete(key);
     if (!this.dirty.has(key)) return;
     const waiter = this.waiters.shift();
@@ -96,13 +97,13 @@ export class WorkQueue {
     return this.queue.size;
   }
 
-  private take(key: string): string {
+  private take(key: ObjectKey): ObjectKey {
     this.dirty.delete(key);
     this.processing.add(key);
     return key;
   }
 
-  private hand(key: string, waiter: (key: string) => void): void {
+  private hand(key: ObjectKey, waiter: (key: ObjectKey) => void): void {
     waiter(this.take(key));
   }
 }

@@ -1,15 +1,17 @@
+import type { ObjectKey } from './object-key.js';
+
 /**
  * A set of keys handed out in turns between their groups (the part before
  * the first `/`: a namespace), oldest first within a group: a group with a
  * thousand keys waiting delays another group's key by one turn, not by a
  * thousand.
  */
-export class FairQueue {
+export class FairQueue<K extends string = ObjectKey> {
   /** Groups in the order they take their next turn. */
-  private readonly groups = new Map<string, Set<string>>();
+  private readonly groups = new Map<string, Set<K>>();
   private count = 0;
 
-  add(key: string): void {
+  add(key: K): void {
     const group = groupOf(key);
     let keys = this.groups.get(group);
     if (!keys) this.groups.set(group, (keys = new Set()));
@@ -19,7 +21,7 @@ export class FairQueue {
   }
 
   /** The next key, from the group whose turn it is; that group goes to the back. */
-  shift(): string | undefined {
+  shift(): K | undefined {
     const first = this.groups.entries().next();
     if (first.done) return undefined;
     const [group, keys] = first.value;

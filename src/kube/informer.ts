@@ -4,6 +4,7 @@ import { parseDuration } from '../core/duration.js';
 import { Pause } from '../pause.js';
 import { errorText, explainApiError, statusCode, type ApiTarget } from './errors.js';
 import { apiTarget } from './kubeconfig.js';
+import { LogMessage } from '../log-messages.js';
 
 /** What the informer needs of an object: its identity and version. */
 export interface KubeObject {
@@ -119,7 +120,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
         }
         const delay = backoff(this.failures++);
         const error = explainApiError(err, this.target, { rightsHint: this.options.rightsHint });
-        this.options.log.warn('list/watch failed; retrying', { path: this.options.path, error, retryInMs: delay });
+        this.options.log.warn(LogMessage.listWatchFailed, { path: this.options.path, error, retryInMs: delay });
         await this.pause.sleep(delay);
       }
     }

@@ -25,6 +25,7 @@ import {
 } from '../core/lease.js';
 import { errorText, statusCode } from './errors.js';
 import { Pause } from '../pause.js';
+import { LogMessage } from '../log-messages.js';
 
 /** The pod's name (POD_NAME, from the downward API) or the host name, plus a random part: two processes never share one. */
 export function leaderIdentity(env: NodeJS.ProcessEnv = process.env): string {
@@ -109,7 +110,7 @@ export class LeaderElector {
     const { log } = this.options;
     try {
       await this.release();
-      log.info('leader election: released', { identity: this.identity, lease: this.lock });
+      log.info(LogMessage.leaderReleased, { identity: this.identity, lease: this.lock });
     } catch (err) {
       log.warn('leader election: could not release the lease; it expires on its own', {
         identity: this.identity,

@@ -165,7 +165,8 @@ describe('leader election between two operator processes', () => {
 
       assert.deepEqual(final.map((r) => r.status?.phase), raises.map(() => 'Delivered'));
       const counts = deliveriesByRaise(peer);
-      assert.deepEqual(raises.map((n) => [n, counts.get(n)]), raises.map((n) => [n, 1]), 'each raise reached the peer exactly once');
+      const attempts = final.map((r) => `${r.metadata.name}: ${r.status?.deliveries?.map((d) => `${d.attempts} attempt(s)${d.error ? `, ${d.error}` : ''}`).join('; ')}`);
+      assert.deepEqual(raises.map((n) => [n, counts.get(n)]), raises.map((n) => [n, 1]), `each raise reached the peer exactly once; recorded: ${attempts.join(' | ')}`);
       assert.equal(peer.requests.length, raises.length);
       await finishedExactly(leader, raises, 'the leader wrote every terminal status');
       assert.deepEqual([...finishedBy(follower)], [], 'the follower wrote none');

@@ -11,6 +11,7 @@ import { Operator, type OperatorDeps } from '../../src/operator.js';
 import { testCluster, writeKubeconfigFile } from './cluster.js';
 import { statusCode } from '../../src/kube/errors.js';
 import { whenAllowed } from './allowed.js';
+import { LogMessage } from '../../src/log-messages.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
@@ -119,7 +120,7 @@ export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {})
     pending = parts.pop() ?? '';
     for (const line of parts) {
       lines.push(line);
-      if (line.includes('"operator started"')) markStarted();
+      if (line.includes(`"${LogMessage.operatorStarted}"`)) markStarted();
     }
   };
   child.stdout!.on('data', collect);

@@ -1,13 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WorkQueue } from '../../src/controller/work-queue.js';
+import type { ObjectKey } from '../../src/core/object-key.js';
+
+/** A work-queue key as the controllers make them; these tests use bare names too. */
+const k = (name: string) => name as ObjectKey;
 
 describe('WorkQueue', () => {
   it('collapses repeated adds of a waiting key into one', async () => {
     const q = new WorkQueue();
-    q.add('a');
-    q.add('b');
-    q.add('a');
+    q.add(k('a'));
+    q.add(k('b'));
+    q.add(k('a'));
     assert.equal(q.length, 2);
     assert.equal(await q.get(), 'a');
     assert.equal(await q.get(), 'b');
@@ -16,10 +20,10 @@ describe('WorkQueue', () => {
 
   it('never hands a key in processing to a second worker, and re-queues it when done', async () => {
     const q = new WorkQueue();
-    q.add('a');
+    q.add(k('a'));
     const key = await q.get();
-    q.add('a');
-    q.add('a');
+    q.add(k('a'));
+    q.add(k('a'));
     assert.equal(q.length, 0, 'the key in processing is not queued again');
     let second: string | undefined;
     void q.get().then((k) => (second = k));
@@ -28,7 +32,7 @@ describe('WorkQueue', () => {
     q.done(key!);
     await new Promise((r) => setImmediate(r));
     assert.equal(second, 'a', 'once done, the key dirtied during processing is handed out once');
-    q.done('a');
+    q.done(k('a'));
     assert.equal(q.length, 0);
   });
 
@@ -37,24 +41,24 @@ describe('WorkQueue', () => {
     const delays: number[] = [];
     for (let i = 0; i < 3; i++) {
       const started = Date.now();
-      q.addRateLimited('k');
+      q.addRateLimited(k('k'));
       const key = await q.get();
       delays.push(Date.now() - started);
       q.done(key!);
     }
     assert.ok(delays[0]! >= 15 && delays[1]! >= 35 && delays[2]! >= 75, `delays ${delays}`);
     assert.equal(q.retries, 3);
-    q.forget('k');
+    q.forget(k('k'));
     const started = Date.now();
-    q.addRateLimited('k');
+    q.addRateLimited(k('k'));
     await q.get();
     assert.ok(Date.now() - started < 70, 'after forget the delay starts from the base again');
   });
 
   it('addAfter keeps the earliest pending delay for a key', async () => {
     const q = new WorkQueue();
-    q.addAfter('k', 30);
-    q.addAfter('k', 5000);
+    q.addAfter(k('k'), 30);
+    q.addAfter(k('k'), 5000);
     const started = Date.now();
     assert.equal(await q.get(), 'k');
     assert.ok(Date.now() - started < 1000);
@@ -63,8 +67,8 @@ describe('WorkQueue', () => {
 
   it('addAfter with a delay longer than a Node timer keeps does not fire at once', async () => {
     const q = new WorkQueue();
-    q.addAfter('far', 99999 * 60_000); // unclamped, Node would fire this after 1 ms
-    q.addAfter('near', 40);
+    q.addAfter(k('far'), 99999 * 60_000); // unclamped, Node would fire this after 1 ms
+    q.addAfter(k('near'), 40);
     assert.equal(await q.get(), 'near');
     assert.equal(q.length, 0);
     q.shutDown();
