@@ -4,6 +4,7 @@ import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PER
 import { parseDuration } from './core/duration.js';
 import { DELIVERY_LIMITS, type RetryPolicy } from './core/retry-policy.js';
 import { MAX_TIMER_MS } from './core/timer.js';
+import { parseEgressRanges } from './core/egress-policy.js';
 
 export interface OperatorConfig {
   syncMode: boolean;
@@ -39,6 +40,12 @@ export interface OperatorConfig {
   shutdownGraceMs: number;
   /** Defaults of Subscriber.spec.delivery.retry. */
   retry: RetryPolicy;
+  /** Ranges no delivery may connect to, besides the default ones (core/egress-policy.ts), in canonical CIDR form. */
+  egressDeny: string[];
+  /** How long a Secret read is reused: a rotated Secret is in use within this time. */
+  secretTtlMs: number;
+  /** Ranges that reopen a part of a denied one (the most specific range decides), in canonical CIDR form. */
+  egressAllow: string[];
 }
 
 export type ParsedCommandLine =
@@ -77,6 +84,9 @@ const FLAGS = {
   'renew-deadline': { env: 'EVENT_XMLRPC_RENEW_DEADLINE', type: 'duration', help: 'how long the leader retries renewing before it gives up and exits (default 10s)' },
   'retry-period': { env: 'EVENT_XMLRPC_RETRY_PERIOD', type: 'duration', help: 'pause between tries to acquire or renew the Lease (default 2s)' },
   'shutdown-grace': { env: 'EVENT_XMLRPC_SHUTDOWN_GRACE', type: 'duration', help: 'on SIGTERM/SIGINT, time given to deliveries in flight to finish and record their status (default 25s)' },
+  'egress-deny': { env: 'EVENT_XMLRPC_EGRESS_DENY', type: 'list', help: 'CIDR range (or address) no delivery connects to; repeat for several (env: comma-separated); link-local, unspecified and the API server\'s addresses are always denied' },
+  'egress-allow': { env: 'EVENT_XMLRPC_EGRESS_ALLOW', type: 'list', help: 'CIDR range (or address) reopened inside a denied one: the most specific range decides, allow wins a tie; repeat for several (env: comma-separated)' },
+  'secret-ttl': { env: 'EVENT_XMLRPC_SECRET_TTL', type: 'duration', help: 'how long a Secret of spec.tls or spec.auth is reused before it is read again: a rotated Secret is in use within this time (default 60s)' },
   'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
 } as const;
 
@@ -177,6 +187,9 @@ export function parseCommandLine(
         maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay', DELIVERY_LIMITS.retryDelayMs),
         retryOnFaultCodes: [],
       },
+      secretTtlMs: duration(raw('secret-ttl'), 60_000, 'secret-ttl', 3_600_000),
+      egressDeny: parseEgressRanges(list(raw('egress-deny')), 'egress-deny').map((r) => r.text),
+      egressAllow: parseEgressRanges(list(raw('egress-allow')), 'egress-allow').map((r) => r.text),
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     const [leaseProblem] = checkDurations(config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { EVENT_RAISES, SUBSCRIBERS, type Resource } from './api/types.js';
@@ -5,7 +6,11 @@ import type { OperatorConfig } from './config.js';
 import type { SubscriberIndex } from './core/subscriber-index.js';
 import { clampTimerMs } from './core/timer.js';
 import type { ControllerSetup } from './controller/controller.js';
-import { resolveHost, type ResolveHost } from './controller/host-resolver.js';
+import { hostResolver, type ResolveHost } from './controller/host-resolver.js';
+import { API_SERVER_ORIGIN, EgressPolicy } from './core/egress-policy.js';
+import { Credentials } from './delivery/credentials.js';
+import { EgressGuard, systemLookup, type LookupAll } from './delivery/egress-guard.js';
+import { SecretStore } from './kube/secret-store.js';
 import { RaiseController } from './controller/raise-controller.js';
 import { SubscriberController } from './controller/subscriber-controller.js';
 import { Dispatcher } from './delivery/dispatcher.js';
@@ -24,6 +29,8 @@ export interface OperatorDeps {
   kubeConfig: KubeConfig;
   config: OperatorConfig;
   log: Logger;
+  /** Name lookups of the delivery targets (the Subscribers' checks and every connection); default the system resolver. */
+  lookup?: LookupAll;
   resolveHost?: ResolveHost;
   now?: () => Date;
   /** Holder identity in the Lease (--leader-elect); default: POD_NAME or the host name, and a random part. */
@@ -43,6 +50,7 @@ export class Operator {
   readonly metrics = new Metrics();
   private readonly api: ApiClient;
   private readonly sender: HttpSender;
+  private readonly egress: EgressGuard;
   private readonly dispatcher: Dispatcher;
   private readonly recorder: EventRecorder;
   private readonly probes: ProbeServer;
@@ -67,12 +75,16 @@ export class Operator {
     this.api = new ApiClient(deps.kubeConfig);
     this.recorder = new EventRecorder(deps.kubeConfig, log, now);
     this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
+    this.egress = new EgressGuard(EgressPolicy.fromFlags(config.egressDeny, config.egressAllow), deps.lookup ?? systemLookup);
     this.sender = new HttpSender({
       userAgent: config.userAgent,
       connectTimeoutMs: config.connectTimeoutMs,
       responseTimeoutMs: config.responseTimeoutMs,
       maxResponseBytes: config.maxResponseBytes,
+      egress: this.egress,
     });
+    const secrets = new SecretStore(deps.kubeConfig, config.secretTtlMs);
+    const credentials = new Credentials((namespace, name) => secrets.read(namespace, name));
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
     const informerFor = <T extends KubeObject>(resource: Resource, namespace: string | undefined) => this.informer<T>(resource, namespace);
     const shared = { informerFor, namespaces, api: this.api, metrics: this.metrics, now, log };
@@ -80,13 +92,14 @@ export class Operator {
     let observer!: DeliveryObserver;
     this.subscribers = new SubscriberController({
       ...shared,
-      resolveHost: deps.resolveHost ?? resolveHost,
-      notReady: (subscriber, reason, message) => observer.notReady(subscriber, reason, message),
+      resolveHost: deps.resolveHost ?? hostResolver(this.egress),
+      credentials,
+      warn: (subscriber, reason, message) => observer.warn(subscriber, reason, message),
       config,
     });
     observer = new DeliveryObserver(this.metrics, this.recorder, this.subscribers.health, now);
     this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (key, attempt) => observer.attempted(key, attempt));
-    this.raises = new RaiseController({ ...shared, index: this.subscribers.index, dispatcher: this.dispatcher, observer, config });
+    this.raises = new RaiseController({ ...shared, index: this.subscribers.index, dispatcher: this.dispatcher, credentials, observer, config });
     this.setups = [this.subscribers, this.raises];
     this.metrics.leader.set(0);
     this.elector = config.leaderElect
@@ -129,6 +142,7 @@ export class Operator {
     });
     try {
       await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
+      await this.denyApiServer();
     } catch (err) {
       await this.probes.close();
       throw err;
@@ -147,7 +161,25 @@ export class Operator {
       useStructParam: this.deps.config.useStructParam,
       httpPort: this.httpPort,
       leaderElection: this.elector ? { identity: this.elector.identity, lease: this.elector.lock } : false,
+      egress: this.egress.current.rules.map((r) => `${r.action} ${r.range.text} (${r.origin})`),
     });
+  }
+
+  /**
+   * Adds the API server's addresses, as the kubeconfig names it, to the
+   * denied ones: resolved once, at start (a name that later moves is the
+   * admin's to deny by --egress-deny, like the apiserver's endpoints behind
+   * the in-cluster Service address).
+   */
+  private async denyApiServer(): Promise<void> {
+    const host = new URL(this.api.server).hostname.replace(/^\[|\]$/g, '');
+    let addresses: string[];
+    try {
+      addresses = isIP(host) ? [host] : (await (this.deps.lookup ?? systemLookup)(host)).map((a) => a.address);
+    } catch (err) {
+      throw new ClusterError(`cannot resolve the Kubernetes API server's host ${host} to keep deliveries away from it: ${(err as Error).message}`);
+    }
+    this.egress.use(this.egress.current.denying(addresses, API_SERVER_ORIGIN));
   }
 
   /**

@@ -39,7 +39,8 @@ export type RaiseReason = (typeof RaiseReason)[keyof typeof RaiseReason];
 /**
  * Reasons of Subscriber conditions. Ready=False also takes the socket
  * reasons of core/socket.ts (UnsupportedScheme, MalformedSocket, InvalidHost,
- * InvalidPort, InvalidPath, InvalidMethod).
+ * InvalidPort, InvalidPath, InvalidMethod), and the DeliveryReasons below
+ * that a Subscriber's own status can tell: EgressDenied and the Secret ones.
  */
 export const SubscriberReason = {
   /** Ready=True: the socket parses and the host resolves (or was not looked up yet). */
@@ -57,9 +58,31 @@ export const SubscriberReason = {
 } as const;
 export type SubscriberReason = (typeof SubscriberReason)[keyof typeof SubscriberReason];
 
+/**
+ * Reasons a delivery failed with that no retry can mend: status.deliveries[].reason,
+ * and Subscriber Ready=False reasons where the Subscriber's own status shows them.
+ */
+export const DeliveryReason = {
+  /** The egress policy denies every address of the host: no connection was made. */
+  EgressDenied: 'EgressDenied',
+  /** The TLS handshake failed: an untrusted, expired or misnamed certificate, or a client certificate required. */
+  TLSFailed: 'TLSFailed',
+  /** The operator may not get a Secret the Subscriber names (RBAC): nothing was sent. */
+  SecretAccessDenied: 'SecretAccessDenied',
+  /** A Secret the Subscriber names does not exist: nothing was sent. */
+  SecretNotFound: 'SecretNotFound',
+  /** A Secret lacks a key the Subscriber needs (ca.crt, tls.crt, tls.key, username, password, token). */
+  SecretKeyMissing: 'SecretKeyMissing',
+  /** A Secret holds something unusable: a header it may not set, a value with line breaks, a PEM that does not parse. */
+  InvalidSecret: 'InvalidSecret',
+} as const;
+export type DeliveryReason = (typeof DeliveryReason)[keyof typeof DeliveryReason];
+
 /** Reasons of the Kubernetes Events the operator records; not-Ready Events take the Ready condition's reason. */
 export const EventReason = {
   /** On a Subscriber: a delivery to it failed after its retries (repeats become one Event's series). */
   DeliveryFailed: 'DeliveryFailed',
+  /** On a Subscriber with spec.tls.insecureSkipVerify, at each generation: its server's certificate is not checked. */
+  InsecureSkipVerify: 'InsecureSkipVerify',
 } as const;
 export type EventReason = (typeof EventReason)[keyof typeof EventReason];

@@ -28,6 +28,37 @@ export interface SubscriberSpec {
   delivery?: DeliverySpec;
   /** Seconds the subscription lasts; unset never expires. */
   expire?: number;
+  /** HTTPS to the target, and how its certificate is checked. */
+  tls?: TlsSpec;
+  /** Credentials sent with every request, from Secrets of the Subscriber's namespace. */
+  auth?: AuthSpec;
+}
+
+/** A Secret of the Subscriber's own namespace, by name. */
+export interface SecretReference {
+  name: string;
+}
+
+export interface TlsSpec {
+  /** HTTPS instead of HTTP; the other fields need it. */
+  enabled?: boolean;
+  /** A Secret whose `ca.crt` (PEM) replaces the system's trusted CAs. */
+  caSecretRef?: SecretReference;
+  /** The name sent as SNI and checked in the certificate; default the socket's host. */
+  serverName?: string;
+  /** A Secret whose `tls.crt` and `tls.key` (PEM) are the client certificate, for servers that require mTLS. */
+  clientCertSecretRef?: SecretReference;
+  /** Accept any certificate: no protection against a server in the middle (a Warning Event says so). */
+  insecureSkipVerify?: boolean;
+}
+
+export interface AuthSpec {
+  /** HTTP Basic: the Secret's `username` and `password`. */
+  basic?: { secretRef: SecretReference };
+  /** `Authorization: Bearer`: the Secret's `token`. */
+  bearer?: { secretRef: SecretReference };
+  /** One request header per key of the Secret (name: key, value: value). */
+  headersSecretRef?: SecretReference;
 }
 
 /** Per-subscriber delivery policy; unset fields take the operator's flags. */
@@ -116,6 +147,8 @@ export interface DeliveryRecord {
   faultCode?: number;
   faultString?: string;
   error?: string;
+  /** Set on failures no retry mends: EgressDenied, TLSFailed, a Secret reason (api/conditions.ts DeliveryReason). */
+  reason?: string;
   attempts: number;
   durationMs: number;
 }

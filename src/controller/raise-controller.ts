@@ -4,6 +4,7 @@ import type { OperatorConfig } from '../config.js';
 import { objectKey, type ObjectKey } from '../core/object-key.js';
 import { RaiseScheduler } from '../core/raise-scheduler.js';
 import type { SubscriberIndex } from '../core/subscriber-index.js';
+import type { Credentials } from '../delivery/credentials.js';
 import type { Dispatcher } from '../delivery/dispatcher.js';
 import type { ApiClient } from '../kube/api-client.js';
 import { errorText } from '../kube/errors.js';
@@ -29,6 +30,7 @@ export class RaiseController implements ControllerSetup {
       api: ApiClient;
       index: SubscriberIndex;
       dispatcher: Dispatcher;
+      credentials: Credentials;
       observer: FinishObserver;
       config: OperatorConfig;
       metrics: Metrics;
@@ -54,6 +56,7 @@ export class RaiseController implements ControllerSetup {
       cache: cacheOf(informers),
       index: deps.index,
       dispatcher: deps.dispatcher,
+      credentials: deps.credentials,
       scheduler,
       api: deps.api,
       defaults: {

@@ -8,6 +8,7 @@ import { asyncStatus, invalidStatus, isTerminal, noSubscribersStatus, syncStatus
 import type { RaiseScheduler } from '../core/raise-scheduler.js';
 import type { SubscriberIndex } from '../core/subscriber-index.js';
 import { TerminalLedger } from '../core/terminal-ledger.js';
+import type { Credentials } from '../delivery/credentials.js';
 import type { Dispatcher } from '../delivery/dispatcher.js';
 import type { ApiClient } from '../kube/api-client.js';
 import type { ObjectCache } from '../kube/informer.js';
@@ -52,6 +53,8 @@ export class RaiseReconciler implements Reconciler {
       cache: ObjectCache<EventRaise>;
       index: SubscriberIndex;
       dispatcher: Dispatcher;
+      /** Connection settings from the Subscribers' Secrets (spec.tls, spec.auth). */
+      credentials: Credentials;
       scheduler: RaiseScheduler;
       api: ApiClient;
       defaults: RaiseDefaults;
@@ -179,6 +182,7 @@ export class RaiseReconciler implements Reconciler {
       },
       {
         dispatcher: this.deps.dispatcher,
+        credentials: this.deps.credentials,
         index: this.deps.index,
         defaults: this.deps.defaults,
         observer: this.deps.observer,

@@ -6,6 +6,7 @@ import { splitKey, type ObjectKey } from '../core/object-key.js';
 import { resolveDeliveryPolicy, type DeliveryPolicy } from '../core/retry-policy.js';
 import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.js';
 import { truncate } from '../core/text.js';
+import type { Credentials } from '../delivery/credentials.js';
 import { NOT_SENT, type DispatchResult, type Dispatcher, type PreparedAttempt } from '../delivery/dispatcher.js';
 
 /** Told of every delivery outcome and finished raise: metrics, Events, subscriber health. */
@@ -20,6 +21,7 @@ export interface RunDefaults {
 
 export interface RunDeps {
   dispatcher: Dispatcher;
+  credentials: Credentials;
   index: SubscriberIndex;
   defaults: RunDefaults;
   observer: RaiseObserver;
@@ -178,7 +180,7 @@ export class RaiseRun {
     return current;
   }
 
-  private prepare(subscriber: SubscriberEntry): PreparedAttempt {
+  private async prepare(subscriber: SubscriberEntry): Promise<PreparedAttempt> {
     const useStructParam = subscriber.useStructParam ?? this.deps.defaults.useStructParam;
     const bodyKey = `${useStructParam}:${subscriber.target.method}`;
     let body = this.bodies.get(bodyKey);
@@ -186,7 +188,13 @@ export class RaiseRun {
       body = encodeMethodCall({ method: subscriber.target.method, event: this.event, params: this.params, useStructParam });
       this.bodies.set(bodyKey, body);
     }
-    return { target: subscriber.target, body, delivery: resolveDeliveryPolicy(subscriber.delivery, this.deps.defaults.delivery) };
+    const attempt: PreparedAttempt = { target: subscriber.target, body, delivery: resolveDeliveryPolicy(subscriber.delivery, this.deps.defaults.delivery) };
+    if (!subscriber.tls?.enabled && !subscriber.auth) return attempt;
+    // Secrets are read (through their cache) before every attempt: a rotated one takes effect without a restart.
+    const result = await this.deps.credentials.settings(subscriber.namespace, subscriber.name, { tls: subscriber.tls, auth: subscriber.auth });
+    if (result.ok === true) return { ...attempt, connection: result.settings };
+    if (result.ok === false) return { ...attempt, refused: { error: `not sent: ${result.message}`, reason: result.reason } };
+    return { ...attempt, refused: { error: `not sent: ${result.message}` } };
   }
 
   private onWaiting(waiting: boolean): void {
@@ -215,5 +223,6 @@ function toRecord(name: string, subscriber: SubscriberEntry, result: DispatchRes
   if (result.faultCode !== undefined) record.faultCode = result.faultCode;
   if (result.faultString !== undefined) record.faultString = truncate(result.faultString);
   if (result.error !== undefined) record.error = truncate(result.error);
+  if (result.reason !== undefined) record.reason = result.reason;
   return record;
 }

@@ -8,6 +8,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { Controller, cacheOf, type ControllerSetup, type InformerFactory } from './controller.js';
 import { DeliveryHealth } from './delivery-health.js';
 import type { ResolveHost } from './host-resolver.js';
+import type { Credentials } from '../delivery/credentials.js';
 import { SubscriberReconciler } from './subscriber-reconciler.js';
 import { WorkQueue } from './work-queue.js';
 
@@ -28,8 +29,10 @@ export class SubscriberController implements ControllerSetup {
     namespaces: readonly (string | undefined)[];
     api: ApiClient;
     resolveHost: ResolveHost;
-    /** Told when a Subscriber's status turns Ready=False. */
-    notReady: (subscriber: Subscriber, reason: string, message: string) => void;
+    /** Checks spec.tls and spec.auth against their Secrets. */
+    credentials: Credentials;
+    /** A Warning Event on a Subscriber: its status turned Ready=False, or its spec is unsafe. */
+    warn: (subscriber: Subscriber, reason: string, message: string) => void;
     config: Pick<OperatorConfig, 'workers'>;
     metrics: Metrics;
     now: () => Date;
@@ -63,7 +66,8 @@ export class SubscriberController implements ControllerSetup {
       api: deps.api,
       resolveHost: deps.resolveHost,
       health: this.health,
-      notReady: deps.notReady,
+      credentials: deps.credentials,
+      warn: deps.warn,
       now: deps.now,
       log: deps.log,
     });

@@ -34,14 +34,18 @@ export interface AttemptOutcome {
   faultCode?: number;
   /** From a Retry-After header on 429 or 503. */
   retryAfterMs?: number;
+  /** Set on failures no retry can mend: a denied egress, a failed TLS handshake, an unusable Secret. */
+  reason?: string;
 }
 
 /**
  * Retried: no HTTP answer at all (refused, reset, timeouts, DNS), HTTP 5xx and
- * 429. Final: other 4xx, and XML-RPC faults unless their code is listed.
+ * 429. Final: other 4xx, XML-RPC faults unless their code is listed, and
+ * failures with a reason (a denied egress, a failed TLS handshake, a Secret
+ * that cannot be used): the same attempt would fail the same way.
  */
 export function isRetryable(attempt: AttemptOutcome, policy: RetryPolicy): boolean {
-  if (attempt.outcome === 'Delivered') return false;
+  if (attempt.outcome === 'Delivered' || attempt.reason !== undefined) return false;
   const status = attempt.httpStatus;
   if (status === undefined) return true;
   if (status === 429 || status >= 500) return true;

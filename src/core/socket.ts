@@ -1,3 +1,5 @@
+import { inRange, parseCidr, parseIp, type CidrRange } from './ip-address.js';
+
 /**
  * The OpenSIPS event_xmlrpc socket grammar, `xmlrpc:HOST:PORT[PATH]:METHOD`,
  * with this project's strict decisions (no port wrap-around, no leading zeros,
@@ -27,9 +29,15 @@ export type ParsedSocket =
 export const SOCKET_SCHEME = 'xmlrpc:';
 export const DEFAULT_PATH = '/RPC2';
 
+const IPV4_MAPPED = parseCidr('::ffff:0:0/96') as CidrRange;
 const DNS_LABEL = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 const ALL_DIGITS_AND_DOTS = /^[0-9.]+$/;
+// A label the WHATWG URL parser (and inet_aton) would read as a number: 0x7f.0.0.1 is 127.0.0.1.
+const NUMERIC_LABEL = /^([0-9]+|0[xX][0-9A-Fa-f]*)$/;
+/** The rule, in the same words as the CRD's. */
+export const NUMERIC_HOST_RULE =
+  'an IPv4 address is written in dotted decimal (four numbers 0..255 without leading zeros), and no label of a DNS name is a number (all digits, or 0x and hex digits): 0x7f.0.0.1, 0177.0.0.1 and 2130706433 are refused';
 // IPv4-mapped forms and zones are refused, as the apiserver's CEL isIP() does at admission.
 const IPV6_CHARS = /^[0-9A-Fa-f:]+$/;
 const PORT = /^[1-9][0-9]{0,4}$/;
@@ -46,7 +54,8 @@ function fail(reason: SocketError, message: string): ParsedSocket {
   return { ok: false, reason, message };
 }
 
-export function parseSocket(socket: string): ParsedSocket {
+/** `options.tls`: the target is reached over HTTPS (Subscriber spec.tls.enabled), so its URL is https://. */
+export function parseSocket(socket: string, options: { tls?: boolean } = {}): ParsedSocket {
   // A socket is written like a URL so often that it gets its own answer, with the right form.
   if (socket.startsWith(URL_SCHEME)) {
     return fail('MalformedSocket', `socket "${socket}" is not a URL: write xmlrpc:${socket.slice(URL_SCHEME.length)}, without "//"`);
@@ -93,24 +102,25 @@ export function parseSocket(socket: string): ParsedSocket {
   if (!METHOD.test(method)) {
     return fail('InvalidMethod', `method "${method}" must be 1+ characters of A-Z a-z 0-9 _ . : /`);
   }
-  return { ok: true, target: { host, port, path, method, url: `http://${host}:${port}${path}` } };
+  const scheme = options.tls ? 'https' : 'http';
+  return { ok: true, target: { host, port, path, method, url: `${scheme}://${host}:${port}${path}` } };
 }
 
 /** Returns why a host is unusable, or undefined when it is fine. */
 function checkHost(host: string): string | undefined {
   if (host.startsWith('[')) {
     const inner = host.slice(1, -1);
-    return IPV6_CHARS.test(inner) && inner.includes(':') && isIPv6(inner)
-      ? undefined
-      : 'is not a valid IPv6 literal';
+    if (!(IPV6_CHARS.test(inner) && inner.includes(':') && isIPv6(inner))) return 'is not a valid IPv6 literal';
+    const address = parseIp(inner);
+    return address && inRange(IPV4_MAPPED, address) ? 'is an IPv4-mapped IPv6 address: write the IPv4 address itself, in dotted decimal' : undefined;
   }
-  if (ALL_DIGITS_AND_DOTS.test(host)) {
-    return IPV4.test(host) ? undefined : 'is not a valid dotted IPv4 address';
-  }
+  if (IPV4.test(host)) return undefined;
+  if (ALL_DIGITS_AND_DOTS.test(host)) return `is not a valid dotted IPv4 address: ${NUMERIC_HOST_RULE}`;
   if (host.length > 253) return 'is longer than 253 characters';
-  return host.split('.').every((label) => DNS_LABEL.test(label))
-    ? undefined
-    : 'must be a DNS name, a dotted IPv4 address or an IPv6 literal in [brackets]';
+  const labels = host.split('.');
+  if (!labels.every((label) => DNS_LABEL.test(label))) return 'must be a DNS name, a dotted IPv4 address or an IPv6 literal in [brackets]';
+  const numeric = labels.find((label) => NUMERIC_LABEL.test(label));
+  return numeric === undefined ? undefined : `has a label that is a number ("${numeric}"): ${NUMERIC_HOST_RULE}`;
 }
 
 function isIPv6(text: string): boolean {

@@ -1,5 +1,5 @@
 import { ConditionType, SubscriberReason } from '../api/conditions.js';
-import { RENEW_ANNOTATION, type DeliverySpec, type Subscriber } from '../api/types.js';
+import { RENEW_ANNOTATION, type AuthSpec, type DeliverySpec, type Subscriber, type TlsSpec } from '../api/types.js';
 import { findCondition } from './conditions.js';
 import { parseSocket, type DeliveryTarget } from './socket.js';
 
@@ -12,6 +12,8 @@ export interface SubscriberEntry {
   /** Unset when the Subscriber leaves it to the operator's default. */
   useStructParam: boolean | undefined;
   delivery: DeliverySpec | undefined;
+  tls: TlsSpec | undefined;
+  auth: AuthSpec | undefined;
   /** When the subscription ends (spec.expire), in epoch milliseconds. */
   expiresAt: number | undefined;
 }
@@ -68,7 +70,7 @@ export class SubscriberIndex {
 
 function usableEntry(subscriber: Subscriber, namespace: string, name: string): SubscriberEntry | undefined {
   if (subscriber.metadata.deletionTimestamp) return undefined;
-  const parsed = parseSocket(subscriber.spec?.socket ?? '');
+  const parsed = parseSocket(subscriber.spec?.socket ?? '', { tls: subscriber.spec?.tls?.enabled === true });
   if (!parsed.ok || typeof subscriber.spec.event !== 'string') return undefined;
   const ready = findCondition(subscriber.status?.conditions, ConditionType.Ready);
   const unresolvable =
@@ -84,6 +86,8 @@ function usableEntry(subscriber: Subscriber, namespace: string, name: string): S
     target: parsed.target,
     useStructParam: subscriber.spec.useStructParam,
     delivery: subscriber.spec.delivery,
+    tls: subscriber.spec.tls,
+    auth: subscriber.spec.auth,
     expiresAt: expiresAt(subscriber),
   };
 }

@@ -1,11 +1,19 @@
-import { ConditionType, SubscriberReason } from '../api/conditions.js';
+import { ConditionType, DeliveryReason, SubscriberReason } from '../api/conditions.js';
 import type { SubscriberHealth, SubscriberStatus } from '../api/types.js';
 import { rfc3339, withConditions, type ConditionInput } from './conditions.js';
 import type { ParsedSocket } from './socket.js';
 import { deliveryCondition } from './subscriber-health.js';
 
 /** What the last name lookup of the target host said; `unknown` when none has been made. */
-export type HostCheck = { kind: 'resolved' } | { kind: 'notFound'; detail: string } | { kind: 'unknown' };
+export type HostCheck =
+  | { kind: 'resolved' }
+  | { kind: 'notFound'; detail: string }
+  /** The egress policy denies every address of the host; `detail` is the whole message. */
+  | { kind: 'denied'; detail: string }
+  | { kind: 'unknown' };
+
+/** Whether the Secrets of spec.tls and spec.auth can be used (core/connection-spec.ts). */
+export type ConnectionCheck = { ok: true } | { ok: false; reason: DeliveryReason; message: string };
 
 /** The condition types a subscriber's status is made of. */
 const SUBSCRIBER_CONDITIONS: ReadonlySet<string> = new Set([
@@ -20,7 +28,7 @@ const SUBSCRIBER_CONDITIONS: ReadonlySet<string> = new Set([
  * (Reconciling=True). Every other one (a socket reason, Expired, or one added
  * later such as a denied egress) needs someone to act: Stalled=True, kstatus Failed.
  */
-const TRANSIENT_NOT_READY: ReadonlySet<string> = new Set([SubscriberReason.HostNotFound]);
+const TRANSIENT_NOT_READY: ReadonlySet<string> = new Set([SubscriberReason.HostNotFound, DeliveryReason.SecretNotFound]);
 
 /** A subscription period: spec.expire counted from creation or the last renewal. */
 export interface Expiry {
@@ -50,6 +58,10 @@ export function subscriberStatus(input: {
   name: string;
   parsed: ParsedSocket;
   host: HostCheck;
+  /** Unset: the spec names no Secret. */
+  connection?: ConnectionCheck;
+  /** spec.tls.insecureSkipVerify: said in the Ready message. */
+  insecure?: boolean;
   expiry: Expiry | undefined;
   health: SubscriberHealth;
   previous: SubscriberStatus | undefined;
@@ -92,6 +104,12 @@ function readiness(input: Parameters<typeof subscriberStatus>[0], expiresAt: str
       message: `the subscription expired at ${expiresAt} (spec.expire ${input.expiry!.expireSeconds}s); renew it: kubectl annotate subscriber ${input.name} eventxmlrpc.io/renew=$(date +%s) --overwrite`,
     };
   }
+  if (input.host.kind === 'denied') {
+    return { ready: false, reason: DeliveryReason.EgressDenied, message: input.host.detail };
+  }
+  if (input.connection && !input.connection.ok) {
+    return { ready: false, reason: input.connection.reason, message: `${input.connection.message}; deliveries to it fail with ${input.connection.reason} until then` };
+  }
   if (input.host.kind === 'notFound') {
     return {
       ready: false,
@@ -99,5 +117,6 @@ function readiness(input: Parameters<typeof subscriberStatus>[0], expiresAt: str
       message: `host ${target.host} does not resolve (${input.host.detail}); deliveries resume once it does, checked again periodically`,
     };
   }
-  return { ready: true, reason: SubscriberReason.Valid, message: `delivering ${input.event} to ${target.method} at ${target.url}` };
+  const insecure = input.insecure ? ' (TLS certificate not checked: spec.tls.insecureSkipVerify)' : '';
+  return { ready: true, reason: SubscriberReason.Valid, message: `delivering ${input.event} to ${target.method} at ${target.url}${insecure}` };
 }

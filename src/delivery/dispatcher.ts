@@ -1,12 +1,12 @@
 import { isRetryable, retryDelayMs, type DeliveryPolicy } from '../core/retry-policy.js';
 import type { DeliveryTarget } from '../core/socket.js';
-import type { Delivery as SentAttempt, DeliveryResult as AttemptResult } from './http-sender.js';
+import type { ConnectionSettings, Delivery as SentAttempt, DeliveryResult as AttemptResult } from './http-sender.js';
 import { Pause } from '../pause.js';
 import { KeyedLimiter, NotStartedError } from './keyed-limiter.js';
 
 /** What sends one attempt: one HTTP request and its response. */
 export interface Sender {
-  send(target: DeliveryTarget, body: string, responseTimeoutMs: number): SentAttempt;
+  send(target: DeliveryTarget, body: string, responseTimeoutMs: number, connection?: ConnectionSettings): SentAttempt;
 }
 
 /** What the next attempt sends, read afresh before each attempt so that a changed Subscriber takes effect. */
@@ -14,13 +14,17 @@ export interface PreparedAttempt {
   target: DeliveryTarget;
   body: string;
   delivery: DeliveryPolicy;
+  /** TLS and credential headers (spec.tls, spec.auth). */
+  connection?: ConnectionSettings;
+  /** Set when the attempt cannot be made (a Secret it needs is unusable): it fails with this, and nothing is sent. */
+  refused?: { error: string; reason?: AttemptResult['reason'] };
 }
 
 /** One delivery: one raise to one subscriber, over as many attempts as its retry policy allows. */
 export interface DeliveryRequest {
   subscriberKey: string;
   /** The attempt to send now, or why nothing is sent any more (the Subscriber was deleted, ...). */
-  prepare(): PreparedAttempt | { notSent: string };
+  prepare(): PreparedAttempt | { notSent: string } | Promise<PreparedAttempt | { notSent: string }>;
   /**
    * Sync mode waits for responses, so an HTTP 5xx or 429 is retried too.
    * Async mode only retries a request that could not be written.
@@ -94,14 +98,23 @@ export class Dispatcher {
       if (waits) request.onWaiting?.(true);
       return this.limiter.run(
         subscriberKey,
-        () => {
+        async () => {
           if (waits) request.onWaiting?.(false);
           const reason = stopped();
-          if (reason) return Promise.resolve({ notSent: reason });
-          const prepared = request.prepare();
-          if ('notSent' in prepared) return Promise.resolve(prepared);
+          if (reason) return { notSent: reason };
+          const prepared = await request.prepare();
+          if ('notSent' in prepared) return prepared;
+          // Preparing may have waited on a Secret read: the raise may be gone by now.
+          const late = stopped();
+          if (late) return { notSent: late };
           attempts++;
-          const sent = this.sender.send(prepared.target, prepared.body, prepared.delivery.responseTimeoutMs);
+          if (prepared.refused) {
+            const { error, reason: why } = prepared.refused;
+            const refused: AttemptResult = { outcome: 'Failed', written: false, error, durationMs: 0 };
+            if (why) refused.reason = why;
+            return { ...refused, policy: prepared.delivery.policy };
+          }
+          const sent = this.sender.send(prepared.target, prepared.body, prepared.delivery.responseTimeoutMs, prepared.connection);
           void sent.written.then((w) => w && markWritten(true));
           return sent.result.then((result) => ({ ...result, policy: prepared.delivery.policy }));
         },

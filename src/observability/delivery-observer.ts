@@ -1,4 +1,4 @@
-import { EventReason } from '../api/conditions.js';
+import { DeliveryReason, EventReason } from '../api/conditions.js';
 import { API_VERSION, SUBSCRIBERS, type EventRaise, type EventRaiseStatus, type Resource, type Subscriber } from '../api/types.js';
 import { objectKey } from '../core/object-key.js';
 import type { SubscriberEntry } from '../core/subscriber-index.js';
@@ -25,6 +25,7 @@ export class DeliveryObserver {
   attempted(subscriberKey: string, attempt: AttemptResult): void {
     const namespace = subscriberKey.slice(0, subscriberKey.indexOf('/'));
     this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace });
+    if (attempt.reason === DeliveryReason.EgressDenied) this.metrics.egressDenied.inc({ namespace });
   }
 
   /** One delivery (all its attempts) to a subscriber ended. */
@@ -50,8 +51,8 @@ export class DeliveryObserver {
     if (status.phase) this.metrics.raises.inc({ phase: status.phase });
   }
 
-  /** A Subscriber's status turned Ready=False: a person has to act. */
-  notReady(subscriber: Subscriber, reason: string, message: string): void {
+  /** A Subscriber's status turned Ready=False, or its spec is unsafe: a person has to act. */
+  warn(subscriber: Subscriber, reason: string, message: string): void {
     const { namespace = '', name = '', uid = '' } = subscriber.metadata;
     this.recorder.warning(reference(SUBSCRIBERS, namespace, name, uid), reason, 'Validate', message);
   }

@@ -18,6 +18,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly egressDenied = new Counter({
+    name: 'event_xmlrpc_egress_denied_total',
+    help: 'Delivery attempts refused by the egress policy before any connection, by subscriber namespace.',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
   readonly deliveryDuration = new Histogram({
     name: 'event_xmlrpc_delivery_duration_seconds',
     help: 'Time from the first attempt of a delivery to its final outcome, by outcome.',

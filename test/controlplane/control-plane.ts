@@ -22,6 +22,13 @@ const CLUSTER_NAME = 'event-xmlrpc-test';
 const OPERATOR_USER = 'event-xmlrpc-operator';
 const READY_TIMEOUT_MS = 60_000;
 const STOP_GRACE_MS = 5_000;
+/**
+ * The kube-apiserver's own loopback address, apart from the 127.0.0.1 of the
+ * test peers: the operator denies deliveries to the API server's addresses,
+ * as in a cluster, where they are never a subscriber's (every 127/8 address is
+ * local on Linux).
+ */
+export const API_SERVER_HOST = '127.0.0.2';
 
 /** A client config for `user` (a bearer token) against `endpoint`. */
 export function makeKubeConfig(endpoint: ClusterEndpoint, user: { name: string; token: string }): KubeConfig {
@@ -71,7 +78,7 @@ export class ControlPlane implements ClusterEndpoint {
     private readonly apiPort: number,
     private readonly log: (line: string) => void,
   ) {
-    this.server = `https://127.0.0.1:${apiPort}`;
+    this.server = `https://${API_SERVER_HOST}:${apiPort}`;
     // kube-apiserver writes its self-signed serving cert followed by the CA that
     // signed it (IP SAN = --advertise-address), so the file works as a CA bundle.
     this.caFile = path.join(dataDir, 'certs', 'apiserver.crt');
@@ -81,7 +88,7 @@ export class ControlPlane implements ClusterEndpoint {
   static async start(opts: { binDir: string; dataDir?: string; log?: (line: string) => void }): Promise<ControlPlane> {
     const dataDir = opts.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'event-xmlrpc-cp-'));
     mkdirSync(dataDir, { recursive: true });
-    const [client, peer, api] = [await freePort(), await freePort(), await freePort()];
+    const [client, peer, api] = [await freePort(), await freePort(), await freePort(API_SERVER_HOST)];
     const cp = new ControlPlane(dataDir, opts.dataDir === undefined, opts.binDir, { client, peer }, api, opts.log ?? (() => {}));
     try {
       cp.writeAuthFiles();
@@ -179,9 +186,9 @@ export class ControlPlane implements ClusterEndpoint {
     const key = path.join(this.dataDir, 'service-account.key');
     return [
       `--etcd-servers=http://127.0.0.1:${this.etcdPorts.client}`,
-      '--bind-address=127.0.0.1',
+      `--bind-address=${API_SERVER_HOST}`,
       // Without it the apiserver looks for a non-loopback interface to advertise.
-      '--advertise-address=127.0.0.1',
+      `--advertise-address=${API_SERVER_HOST}`,
       `--secure-port=${this.apiPort}`,
       `--cert-dir=${path.join(this.dataDir, 'certs')}`,
       `--token-auth-file=${path.join(this.dataDir, 'tokens.csv')}`,
@@ -271,11 +278,11 @@ async function terminate(child: ChildProcess | undefined): Promise<void> {
 }
 
 /** A port that was free a moment ago (bind to 0, read it, release it). */
-function freePort(): Promise<number> {
+function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as net.AddressInfo;
       srv.close(() => resolve(port));
     });

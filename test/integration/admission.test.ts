@@ -16,6 +16,9 @@ const MSG = {
   url: 'socket is not a URL: write xmlrpc:HOST:PORT[PATH]:METHOD, e.g. xmlrpc:blocker.voip.svc:8080/RPC2:block_ip',
   shape: 'socket must be xmlrpc:HOST:PORT[PATH]:METHOD',
   host: 'socket host must be a DNS name, a dotted IPv4 address or an IPv6 literal in [brackets]',
+  numericHost:
+    'socket host is a number in another base or form: an IPv4 address is written in dotted decimal (four numbers 0..255 without leading zeros), ' +
+    'and no label of a DNS name is a number (all digits, or 0x and hex digits): 0x7f.0.0.1, 0177.0.0.1 and 2130706433 are refused',
   port: 'socket port must be a decimal number 1..65535 without leading zeros',
   path: "socket path must start with '/' and contain no ':', whitespace or non-ASCII characters",
   method: 'socket method must be 1+ characters of A-Z a-z 0-9 _ . : /',
@@ -91,6 +94,9 @@ const ACCEPTED_SOCKETS = [
   // Path /p, method a:m: the method is everything after the colon that ends the port/path field.
   'xmlrpc:h:8090/p:a:m',
   'xmlrpc:h:1:m',
+  // Labels that start with a digit or 0x but are not numbers.
+  'xmlrpc:1e100.net:80:m',
+  'xmlrpc:0xcafe-api.example:80:m',
 ];
 
 test('valid sockets are accepted and stored as written', async (t) => {
@@ -119,7 +125,18 @@ const REJECTED_SOCKETS: Array<[socket: string, message: string | string[]]> = [
   ['xmlrpc:::1:8090:m', [MSG.host, MSG.port]],
   ['xmlrpc:[::ffff:1.2.3.4]:80:m', MSG.host],
   ['xmlrpc:-bad-.com:80:m', MSG.host],
-  ['xmlrpc:999.1.1.1:80:m', MSG.host],
+  ['xmlrpc:999.1.1.1:80:m', MSG.numericHost],
+  // Numbers in other bases or forms, which URL parsers and inet_aton read as 127.0.0.1.
+  ['xmlrpc:0x7f.0.0.1:80:m', MSG.numericHost],
+  ['xmlrpc:0177.0.0.1:80:m', MSG.numericHost],
+  ['xmlrpc:2130706433:80:m', MSG.numericHost],
+  ['xmlrpc:0x7f000001:80:m', MSG.numericHost],
+  ['xmlrpc:127.1:80:m', MSG.numericHost],
+  ['xmlrpc:host.123:80:m', MSG.numericHost],
+  ['xmlrpc:10.example.com:80:m', MSG.numericHost],
+  // IPv4-mapped IPv6 in either spelling (CEL isIP() refuses both).
+  ['xmlrpc:[::ffff:127.0.0.1]:80:m', MSG.host],
+  ['xmlrpc:[::ffff:7f00:1]:80:m', MSG.host],
   ['xmlrpc:[1.2.3.4]:80:m', MSG.host],
   [`xmlrpc:${'a'.repeat(64)}.svc:80:m`, MSG.host],
   ['xmlrpc:h:80path:m', MSG.path],
@@ -280,5 +297,34 @@ test('delivery durations and counts over their limits are refused, naming the li
   ];
   for (const [delivery, message] of refused) {
     await t.test(JSON.stringify(delivery), () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', delivery })), message));
+  }
+});
+
+test('spec.tls and spec.auth: what they accept, and what they refuse with the rule', async (t) => {
+  const accepted: Obj[] = [
+    { tls: { enabled: true } },
+    { tls: { enabled: true, caSecretRef: { name: 'blocker-ca' }, serverName: 'blocker.voip.example', clientCertSecretRef: { name: 'operator-client' } } },
+    { tls: { enabled: true, insecureSkipVerify: true } },
+    { tls: { enabled: false } },
+    { auth: { basic: { secretRef: { name: 'blocker-basic' } }, headersSecretRef: { name: 'blocker-headers' } } },
+    { auth: { bearer: { secretRef: { name: 'blocker-token' } } } },
+  ];
+  for (const spec of accepted) {
+    await t.test(`accepts ${JSON.stringify(spec)}`, async () => {
+      const created = await create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', ...spec }));
+      for (const key of Object.keys(spec)) assert.deepEqual((created.spec as Obj)[key], spec[key]);
+    });
+  }
+  const refused: Array<[Obj, string]> = [
+    [{ tls: { caSecretRef: { name: 'ca' } } }, 'tls.caSecretRef, serverName, clientCertSecretRef and insecureSkipVerify need tls.enabled: true'],
+    [{ tls: { enabled: false, serverName: 'x.example' } }, 'tls.caSecretRef, serverName, clientCertSecretRef and insecureSkipVerify need tls.enabled: true'],
+    [{ tls: { enabled: true, insecureSkipVerify: true, caSecretRef: { name: 'ca' } } }, 'tls.insecureSkipVerify checks no certificate: it cannot go with caSecretRef or serverName'],
+    [{ tls: { enabled: true, serverName: 'not a name' } }, 'spec.tls.serverName: Invalid value'],
+    [{ tls: { enabled: true, caSecretRef: { name: 'Not_A_Secret' } } }, 'spec.tls.caSecretRef.name: Invalid value'],
+    [{ auth: { basic: { secretRef: { name: 'a' } }, bearer: { secretRef: { name: 'b' } } } }, 'auth takes basic or bearer, not both'],
+    [{ auth: { bearer: {} } }, 'spec.auth.bearer.secretRef: Required value'],
+  ];
+  for (const [spec, message] of refused) {
+    await t.test(`refuses ${JSON.stringify(spec)}`, () => assertInvalid(create(subscriber({ event: 'E_PIKE_BLOCKED', socket: 'xmlrpc:h:1:m', ...spec })), message));
   }
 });

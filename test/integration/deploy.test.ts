@@ -17,6 +17,7 @@ import {
   type V1ClusterRole,
   type V1Deployment,
   type V1Namespace,
+  type V1NetworkPolicy,
   type V1Role,
   type V1RoleBinding,
   type V1Service,
@@ -26,6 +27,7 @@ import winston from 'winston';
 import { GROUP, VERSION } from '../../src/api/types.js';
 import { parseCommandLine } from '../../src/config.js';
 import { Operator } from '../../src/operator.js';
+import { DEFAULT_DENIED, EgressPolicy } from '../../src/core/egress-policy.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { apply, find, kustomize, relocate, render, roles, serviceAccountToken, statusOf, whenAllowed, wildcardRules } from '../support/deploy.js';
 import { createSubscriber, raiseEvent, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
@@ -60,9 +62,20 @@ function container(objects: KubernetesObject[]) {
   return operator!;
 }
 
-/** The operator as the pod runs it: POD_NAMESPACE (downward API) names the namespace of its Lease. */
-function operatorFor(kubeConfig: KubeConfig, argv: string[], podNamespace: string): Operator {
-  const parsed = parseCommandLine(argv, { POD_NAME: 'deploy-test', POD_NAMESPACE: podNamespace }, 'test', () => undefined);
+/** The container's environment variables that have a plain value (EVENT_XMLRPC_EGRESS_DENY). */
+function plainEnv(objects: KubernetesObject[]): Record<string, string> {
+  return Object.fromEntries((container(objects).env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+}
+
+/**
+ * The operator as the pod runs it: POD_NAMESPACE (downward API) names the
+ * namespace of its Lease, and the container's environment applies. That
+ * denies loopback, where the test's XML-RPC server listens: the tests reopen
+ * its one address with --egress-allow=127.0.0.1/32, as an admin would.
+ */
+function operatorFor(kubeConfig: KubeConfig, argv: string[], podNamespace: string, objects: KubernetesObject[]): Operator {
+  const env = { ...plainEnv(objects), POD_NAME: 'deploy-test', POD_NAMESPACE: podNamespace };
+  const parsed = parseCommandLine([...argv, '--egress-allow=127.0.0.1/32'], env, 'test', () => undefined);
   assert.equal(parsed.kind, 'run', JSON.stringify(parsed));
   if (parsed.kind !== 'run') throw new Error('unreachable');
   return new Operator({ kubeConfig, config: parsed.config, log: quietLog() });
@@ -122,6 +135,7 @@ describe('deploy/ manifests', () => {
       'CustomResourceDefinition -/subscribers.eventxmlrpc.io',
       `Deployment ${SYSTEM_NS}/${SA}`,
       `Namespace -/${SYSTEM_NS}`,
+      `NetworkPolicy ${SYSTEM_NS}/${SA}`,
       `Role ${SYSTEM_NS}/${SA}-leader-election`,
       `RoleBinding ${SYSTEM_NS}/${SA}-leader-election`,
       `Service ${SYSTEM_NS}/${SA}-metrics`,
@@ -178,7 +192,15 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(plain(c.env), [
       { name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
+      { name: 'EVENT_XMLRPC_EGRESS_DENY', value: '127.0.0.0/8,::1' },
     ]);
+    const withEnv = parseCommandLine(c.args ?? [], plainEnv(base), 'test', () => undefined);
+    assert.ok(withEnv.kind === 'run', JSON.stringify(withEnv));
+    const egress = EgressPolicy.fromFlags(withEnv.config.egressDeny, withEnv.config.egressAllow);
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '::ffff:127.0.0.1', '169.254.169.254', '0.0.0.0']) {
+      assert.equal(egress.check(address).allowed, false, `${address} is denied in the pod`);
+    }
+    for (const address of ['10.0.0.7', '192.168.1.1', '2001:db8::1']) assert.equal(egress.check(address).allowed, true, address);
     const defaults = parseCommandLine([], {}, 'test');
     assert.ok(defaults.kind === 'run' && pod.terminationGracePeriodSeconds! * 1000 > defaults.config.shutdownGraceMs, 'the kubelet waits longer than --shutdown-grace');
     assert.equal(c.image, `${IMAGE}:0.1.0`);
@@ -213,6 +235,38 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(plain(service.spec?.selector), deployment.spec!.selector.matchLabels);
     assert.equal(service.metadata?.annotations?.['prometheus.io/scrape'], 'true');
     assert.equal(service.metadata?.annotations?.['prometheus.io/port'], '8080');
+  });
+
+  it('the NetworkPolicy: ingress only to the http port; egress DNS and TCP outside the ranges the operator denies by default', () => {
+    const policy = find<V1NetworkPolicy>(base, 'NetworkPolicy', SA) as V1NetworkPolicy & { spec: NonNullable<V1NetworkPolicy['spec']> };
+    const deployment = find<V1Deployment>(base, 'Deployment', SA);
+    assert.deepEqual(plain(policy.spec.podSelector?.matchLabels), deployment.spec!.template.metadata!.labels);
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
+    assert.deepEqual(plain(policy.spec.ingress), [{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
+    const [dns, tcp, ...others] = policy.spec.egress ?? [];
+    assert.equal(others.length, 0);
+    assert.deepEqual(plain(dns), { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] });
+    assert.deepEqual(plain(tcp?.ports), [{ protocol: 'TCP' }]);
+    const except = (tcp?.to ?? []).flatMap((peer) => peer.ipBlock?.except ?? []);
+    for (const [cidr] of DEFAULT_DENIED.filter(([c]) => c !== '::/128')) assert.ok(except.includes(cidr), `${cidr} is excepted: ${except.join(', ')}`);
+    assert.deepEqual(plain((tcp?.to ?? []).map((peer) => peer.ipBlock?.cidr)), ['0.0.0.0/0', '::/0']);
+  });
+
+  it('deploy/secret-access/ grants get on the named Secrets of one namespace to the ServiceAccount, and nothing else', async () => {
+    const objects = await render('deploy/secret-access');
+    assert.deepEqual(objects.map((o) => `${o.kind} ${o.metadata?.namespace}/${o.metadata?.name}`).sort(), ['Role voip/event-xmlrpc-secrets', 'RoleBinding voip/event-xmlrpc-secrets']);
+    const role = find<V1Role>(objects, 'Role', 'event-xmlrpc-secrets');
+    assert.deepEqual(plain(role.rules), [{ apiGroups: [''], resources: ['secrets'], verbs: ['get'], resourceNames: ['blocker-basic', 'blocker-ca'] }]);
+    const binding = find<V1RoleBinding>(objects, 'RoleBinding', 'event-xmlrpc-secrets');
+    assert.deepEqual(plain(binding.subjects), [{ kind: 'ServiceAccount', name: SA, namespace: SYSTEM_NS }]);
+    assert.deepEqual(plain(binding.roleRef), { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'event-xmlrpc-secrets' });
+    assert.deepEqual(wildcardRules(objects), []);
+    await apply(admin(), { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'voip' } } as V1Namespace);
+    for (const obj of objects) await assert.doesNotReject(apply(admin(), obj, { dryRun: true }), `${obj.kind} ${obj.metadata?.name}`);
+    // The installed operator has no right on Secrets of its own.
+    for (const variant of [base, namespaced]) {
+      for (const r of roles(variant)) assert.ok(!(r.rules ?? []).some((rule) => rule.resources?.includes('secrets')), `${r.kind} ${r.metadata?.name}`);
+    }
   });
 
   it('an overlay replaces the placeholder image with kustomize images:', async () => {
@@ -292,7 +346,7 @@ describe('deploy/ manifests', () => {
     });
 
     it('runs, gets a Subscriber Ready and a sync raise Delivered to the Python XML-RPC server', async () => {
-      operator = operatorFor(kubeConfig, argsForTest(base, ['--namespace', namespace, '--sync-mode']), SYSTEM_NS);
+      operator = operatorFor(kubeConfig, argsForTest(base, ['--namespace', namespace, '--sync-mode']), SYSTEM_NS, base);
       await operator.start();
       await waitFor(async () => operator!.isLeader, (leader) => leader || undefined);
       assert.equal(await probe(operator, '/healthz'), 200);
@@ -364,7 +418,7 @@ describe('deploy/ manifests', () => {
       // The variant's flags, with the example namespace moved like its Role.
       const args = argsForTest(rendered, ['--sync-mode']).map((a) => (a === '--namespace=voip' ? `--namespace=${watched}` : a));
       assert.deepEqual(args.filter((a) => a.startsWith('--namespace')), [`--namespace=${watched}`]);
-      operator = operatorFor(kubeConfig, args, installNs);
+      operator = operatorFor(kubeConfig, args, installNs, rendered);
       await operator.start();
       await waitFor(async () => operator!.isLeader, (leader) => leader || undefined);
       assert.equal(await probe(operator, '/readyz'), 200);

@@ -126,7 +126,8 @@ describe('kube-apiserver faults', () => {
     /** Generous, and far below the default silence timeout (150 s) that applies if the setting is ignored. */
     const WAIT_MS = 5 * SILENCE_MS;
     const { info } = testCluster();
-    const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(new URL(info.server).port) });
+    const apiServer = new URL(info.server);
+    const proxy = await startTcpProxy({ host: apiServer.hostname, port: Number(apiServer.port) }, apiServer.hostname);
     const arrivedAt = new Map<string, number>();
     const peer = await startRawPeer((request) => {
       const name = raiseNameOf(request.body);
@@ -136,11 +137,11 @@ describe('kube-apiserver faults', () => {
     const namespace = await newNamespace('faults-silent-watch');
     let operator: OperatorProcess | undefined;
     try {
-      // The apiserver's certificate is valid for 127.0.0.1: the proxy's address matches it too.
+      // The apiserver's certificate is valid for its own address: the proxy listens there too.
       const kubeconfig = path.join(await mkdtemp(path.join(os.tmpdir(), 'event-xmlrpc-proxy-')), 'kubeconfig');
       await writeFile(
         kubeconfig,
-        kubeconfigYaml({ server: `https://127.0.0.1:${proxy.port}`, caFile: info.caFile }, { name: 'event-xmlrpc-operator', token: info.operatorToken }),
+        kubeconfigYaml({ server: `https://${apiServer.hostname}:${proxy.port}`, caFile: info.caFile }, { name: 'event-xmlrpc-operator', token: info.operatorToken }),
         { mode: 0o600 },
       );
       operator = await spawnOperator(['--namespace', namespace, '--sync-mode'], {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { CoordinationV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type KubeConfig } from '@kubernetes/client-node';
 import winston from 'winston';
 import { parseCommandLine } from '../../src/config.js';
-import { Operator } from '../../src/operator.js';
+import { Operator, type OperatorDeps } from '../../src/operator.js';
 import { testCluster, writeKubeconfigFile } from './cluster.js';
 import { statusCode } from '../../src/kube/errors.js';
 import { whenAllowed } from './allowed.js';
@@ -78,13 +78,13 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
 }
 
 /** The operator in this process, watching `namespace` (or each of several) only, as the RBAC-bound operator user. */
-export async function startOperator(namespace: string | string[], flags: string[] = []): Promise<Operator> {
+export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Partial<Pick<OperatorDeps, 'lookup' | 'log'>> = {}): Promise<Operator> {
   await grantOperatorRbac();
   const watched = (Array.isArray(namespace) ? namespace : [namespace]).flatMap((ns) => ['--namespace', ns]);
   const parsed = parseCommandLine([...watched, '--http-port=0', ...flags], {}, 'test');
   if (parsed.kind !== 'run') throw new Error(`bad operator flags: ${JSON.stringify(parsed)}`);
   const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console({ stderrLevels: ['error'] })] });
-  const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log });
+  const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log, ...deps });
   await operator.start();
   return operator;
 }

@@ -8,6 +8,8 @@ export interface RawPeer {
   readonly accepted: number;
   /** Connections open now: accepted ones that neither side has closed. */
   readonly open: number;
+  /** Every connection accepted, requests or not: the local address it reached. */
+  acceptedOn: string[];
   /** Resolves once `count` whole requests arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<RawRequest[]>;
   close(): Promise<void>;
@@ -19,14 +21,16 @@ export interface RawPeer {
  */
 export async function startRawPeer(
   reply: (request: RawRequest) => string | Buffer | null,
-  options: { delayMs?: number } = {},
+  options: { delayMs?: number; host?: string; port?: number } = {},
 ): Promise<RawPeer> {
   const requests: RawRequest[] = [];
+  const acceptedOn: string[] = [];
   const sockets = new Set<net.Socket>();
   const waiters: Array<() => void> = [];
   let accepted = 0;
   const server = net.createServer((socket) => {
     accepted++;
+    acceptedOn.push(socket.localAddress ?? '');
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -45,7 +49,10 @@ export async function startRawPeer(
       else socket.end(answer);
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve);
+  });
   const port = (server.address() as net.AddressInfo).port;
   return {
     port,
@@ -56,6 +63,7 @@ export async function startRawPeer(
     get open() {
       return sockets.size;
     },
+    acceptedOn,
     async waitFor(count, timeoutMs = 15_000) {
       const deadline = Date.now() + timeoutMs;
       while (requests.length < count) {

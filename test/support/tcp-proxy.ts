@@ -44,7 +44,8 @@ interface Pair {
   stamps: ProxiedConnection;
 }
 
-export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
+/** Listens on `listenHost` (default 127.0.0.1) and forwards every connection to `target`. */
+export async function startTcpProxy(target: { host: string; port: number }, listenHost = '127.0.0.1'): Promise<TcpProxy> {
   const pairs = new Set<Pair>();
   const connections: ProxiedConnection[] = [];
   let accepted = 0;
@@ -89,7 +90,7 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     });
   });
   server.on('error', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(0, listenHost, resolve));
   const port = (server.address() as net.AddressInfo).port;
 
   return {

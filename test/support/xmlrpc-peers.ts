@@ -113,3 +113,34 @@ export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer> {
     close: () => new Promise((resolve) => server.httpServer.close(() => resolve())),
   };
 }
+
+export interface SecureCall extends RecordedCall {
+  /** CN of the client certificate, null without one. */
+  client: string | null;
+  /** The X-* request headers. */
+  headers: Record<string, string>;
+}
+
+export interface SecurePeer {
+  port: number;
+  log: CallLog<SecureCall>;
+  /** Requests it answered 401, and why. */
+  refused: CallLog<{ refused: string }>;
+  close(): Promise<void>;
+}
+
+/** CPython's xmlrpc.server behind ssl: a server certificate, optionally mTLS, Basic or bearer credentials. */
+export async function startSecurePeer(options: { certFile: string; keyFile: string; clientCaFile?: string; basic?: string; bearerFile?: string }): Promise<SecurePeer> {
+  const args = ['--cert', options.certFile, '--key', options.keyFile];
+  if (options.clientCaFile) args.push('--client-ca', options.clientCaFile);
+  if (options.basic) args.push('--basic', options.basic);
+  if (options.bearerFile) args.push('--bearer-file', options.bearerFile);
+  const log = new CallLog<SecureCall>();
+  const refused = new CallLog<{ refused: string }>();
+  const peer = await startPeerProcess('python3', 'secure_xmlrpc_server.py', args, listeningPort('secure_xmlrpc_server.py'), (line) => {
+    const record = JSON.parse(line) as SecureCall | { refused: string };
+    if ('refused' in record) refused.push(record);
+    else log.push(record);
+  });
+  return { port: peer.ready, log, refused, close: peer.close };
+}

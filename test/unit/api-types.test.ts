@@ -161,6 +161,15 @@ const subscriber = {
       retryOnFaultCodes: [-32000],
     },
     expire: 3600,
+    // Not every combination admission accepts (insecureSkipVerify goes with no CA): every field, for the walk.
+    tls: {
+      enabled: true,
+      caSecretRef: { name: 'blocker-ca' },
+      serverName: 'blocker.example.com',
+      clientCertSecretRef: { name: 'operator-client' },
+      insecureSkipVerify: false,
+    },
+    auth: { basic: { secretRef: { name: 'blocker-basic' } }, bearer: { secretRef: { name: 'blocker-token' } }, headersSecretRef: { name: 'blocker-headers' } },
   },
   status: {
     observedGeneration: 2,
@@ -208,6 +217,7 @@ const eventRaise = {
         faultCode: 4,
         faultString: 'Too many parameters',
         error: 'connect ECONNREFUSED 10.0.0.1:8080',
+        reason: 'TLSFailed',
         attempts: 1,
         durationMs: 3,
       },
@@ -317,6 +327,6 @@ describe('src/api/types.ts follows the CRD schemas', () => {
       'status.phase: "Done" is not one of ["Pending","Dispatched","Delivered","PartiallyDelivered","Failed","NoSubscribers"]',
     ]);
     const missing = declaredUnderSpecAndStatus(schema).filter((p) => !paths.has(p));
-    assert.deepEqual(missing, ['status.deliveries[].httpStatus', 'status.deliveries[].faultCode', 'status.deliveries[].faultString', 'status.deliveries[].error']);
+    assert.deepEqual(missing, ['status.deliveries[].httpStatus', 'status.deliveries[].faultCode', 'status.deliveries[].faultString', 'status.deliveries[].error', 'status.deliveries[].reason']);
   });
 });

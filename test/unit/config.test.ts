@@ -43,6 +43,9 @@ describe('parseCommandLine', () => {
       retryPeriodMs: 2_000,
       shutdownGraceMs: 25_000,
       retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
+      secretTtlMs: 60_000,
+      egressDeny: [],
+      egressAllow: [],
     });
   });
 
@@ -98,6 +101,9 @@ describe('parseCommandLine', () => {
         retryPeriodMs: 4_000,
         shutdownGraceMs: 60_000,
         retry: { limit: 0, backoff: 'linear', initialDelayMs: 2000, maxDelayMs: 60_000, retryOnFaultCodes: [] },
+        secretTtlMs: 60_000,
+        egressDeny: [],
+        egressAllow: [],
       },
     );
   });
@@ -159,8 +165,21 @@ describe('parseCommandLine', () => {
         retryPeriodMs: 500,
         shutdownGraceMs: 5_000,
         retry: { limit: 7, backoff: 'linear', initialDelayMs: 100, maxDelayMs: 5000, retryOnFaultCodes: [] },
+        secretTtlMs: 60_000,
+        egressDeny: [],
+        egressAllow: [],
       },
     );
+  });
+
+  it('reads the egress ranges from repeated flags or comma-separated variables, and refuses a bad one by name', () => {
+    const texts = (ranges: string[]) => ranges;
+    const c = config(['--egress-deny=127.0.0.0/8', '--egress-deny', '::1', '--egress-allow=127.0.0.1']);
+    assert.deepEqual([texts(c.egressDeny), texts(c.egressAllow)], [['127.0.0.0/8', '::1/128'], ['127.0.0.1/32']]);
+    const e = config([], { EVENT_XMLRPC_EGRESS_DENY: '10.0.0.0/8, fd00::/8', EVENT_XMLRPC_EGRESS_ALLOW: '10.1.0.0/16' });
+    assert.deepEqual([texts(e.egressDeny), texts(e.egressAllow)], [['10.0.0.0/8', 'fd00::/8'], ['10.1.0.0/16']]);
+    assert.equal(error(['--egress-deny=10.0.0.1/8']), '--egress-deny: "10.0.0.1/8" has bits set past its /8 prefix: write 10.0.0.0/8');
+    assert.equal(error([], { EVENT_XMLRPC_EGRESS_ALLOW: 'localhost' }), '--egress-allow: "localhost" is not an IPv4 or IPv6 address or CIDR range');
   });
 
   it('treats an empty environment variable as unset', () => {
@@ -238,6 +257,9 @@ describe('parseCommandLine', () => {
         retryPeriodMs: 3_000,
         shutdownGraceMs: 10_000,
         retry: { limit: 3, backoff: 'exponential', initialDelayMs: 500, maxDelayMs: 30_000, retryOnFaultCodes: [] },
+        secretTtlMs: 60_000,
+        egressDeny: [],
+        egressAllow: [],
       },
     );
     // A flag that is not given leaves its variable in force.

@@ -18,6 +18,9 @@ describe('isRetryable', () => {
     ['a fault whose code is listed', { outcome: 'Failed', httpStatus: 200, faultCode: -32000 }, true],
     ['a fault whose code is not listed', { outcome: 'Failed', httpStatus: 200, faultCode: 4 }, false],
     ['a fault without a numeric code', { outcome: 'Failed', httpStatus: 200 }, false],
+    ['a denied egress (no connection was made)', { outcome: 'Failed', reason: 'EgressDenied' }, false],
+    ['a failed TLS handshake', { outcome: 'Failed', reason: 'TLSFailed' }, false],
+    ['a Secret the operator may not read', { outcome: 'Failed', reason: 'SecretAccessDenied' }, false],
   ];
   for (const [what, attempt, expected] of cases) {
     it(`${expected ? 'retries' : 'does not retry'} ${what}`, () => assert.equal(isRetryable(attempt, policy), expected));

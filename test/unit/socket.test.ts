@@ -14,6 +14,10 @@ describe('parseSocket', () => {
     ['xmlrpc:localhost:65535:a.b/c', { host: 'localhost', port: 65535, path: '/RPC2', method: 'a.b/c', url: 'http://localhost:65535/RPC2' }],
     ['xmlrpc:h:1/p:a:m', { host: 'h', port: 1, path: '/p', method: 'a:m', url: 'http://h:1/p' }],
     ['xmlrpc:h:8090/:m', { host: 'h', port: 8090, path: '/', method: 'm', url: 'http://h:8090/' }],
+    // Labels that start with digits or 0x but are not numbers are names.
+    ['xmlrpc:1e100.net:80:m', { host: '1e100.net', port: 80, path: '/RPC2', method: 'm', url: 'http://1e100.net:80/RPC2' }],
+    ['xmlrpc:0xcafe-api.example:80:m', { host: '0xcafe-api.example', port: 80, path: '/RPC2', method: 'm', url: 'http://0xcafe-api.example:80/RPC2' }],
+    ['xmlrpc:s3.eu-1.example:80:m', { host: 's3.eu-1.example', port: 80, path: '/RPC2', method: 'm', url: 'http://s3.eu-1.example:80/RPC2' }],
   ];
   for (const [socket, target] of accepted) {
     it(`accepts ${socket}`, () => {
@@ -57,6 +61,17 @@ describe('parseSocket', () => {
     ['xmlrpc:[fe80::1%eth0]:8090:m', 'InvalidHost', /not a valid IPv6/],
     ['xmlrpc:010.0.0.1:8090:m', 'InvalidHost', /not a valid dotted IPv4/],
     ['xmlrpc:h.:8090:m', 'InvalidHost', /DNS name/],
+    // Numbers in other bases or forms, which URL parsers and inet_aton read as 127.0.0.1.
+    ['xmlrpc:0x7f.0.0.1:8090:m', 'InvalidHost', /^host "0x7f\.0\.0\.1" has a label that is a number \("0x7f"\): an IPv4 address is written in dotted decimal .*0x7f\.0\.0\.1, 0177\.0\.0\.1 and 2130706433 are refused$/],
+    ['xmlrpc:0177.0.0.1:8090:m', 'InvalidHost', /^host "0177\.0\.0\.1" is not a valid dotted IPv4 address: an IPv4 address is written in dotted decimal/],
+    ['xmlrpc:2130706433:8090:m', 'InvalidHost', /"2130706433" is not a valid dotted IPv4 address: .*are refused$/],
+    ['xmlrpc:0x7f000001:8090:m', 'InvalidHost', /label that is a number \("0x7f000001"\)/],
+    ['xmlrpc:0X7F.1:8090:m', 'InvalidHost', /label that is a number \("0X7F"\)/],
+    ['xmlrpc:127.1:8090:m', 'InvalidHost', /not a valid dotted IPv4/],
+    ['xmlrpc:host.123:8090:m', 'InvalidHost', /label that is a number \("123"\)/],
+    ['xmlrpc:10.example.com:8090:m', 'InvalidHost', /label that is a number \("10"\)/],
+    ['xmlrpc:[::ffff:7f00:1]:8090:m', 'InvalidHost', /^host "\[::ffff:7f00:1\]" is an IPv4-mapped IPv6 address: write the IPv4 address itself/],
+    ['xmlrpc:svc.0x:8090:m', 'InvalidHost', /label that is a number \("0x"\)/],
   ];
   for (const [socket, reason, message] of rejected) {
     it(`rejects ${JSON.stringify(socket)} with ${reason}`, () => {

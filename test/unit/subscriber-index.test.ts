@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Subscriber, SubscriberStatus } from '../../src/api/types.js';
+import type { Subscriber, SubscriberSpec, SubscriberStatus } from '../../src/api/types.js';
 import { SubscriberIndex } from '../../src/core/subscriber-index.js';
 
 const sub = (
   name: string,
-  spec: { event: string; socket?: string; useStructParam?: boolean },
+  spec: { event: string; socket?: string; useStructParam?: boolean; tls?: SubscriberSpec['tls']; auth?: SubscriberSpec['auth'] },
   more: { namespace?: string; generation?: number; deletionTimestamp?: string; status?: SubscriberStatus } = {},
 ): Subscriber => ({
   metadata: {
@@ -66,8 +66,20 @@ describe('SubscriberIndex', () => {
       target: { host: '[2001:db8::1]', port: 80, path: '/x', method: 'ns:method', url: 'http://[2001:db8::1]:80/x' },
       useStructParam: undefined,
       delivery: undefined,
+      tls: undefined,
+      auth: undefined,
       expiresAt: undefined,
     });
+  });
+
+  it('gives a TLS subscriber an https:// URL and keeps its tls and auth specs', () => {
+    const index = new SubscriberIndex();
+    const tls = { enabled: true, caSecretRef: { name: 'ca' } };
+    const auth = { bearer: { secretRef: { name: 'token' } } };
+    index.upsert(sub('a', { event: 'E', socket: 'xmlrpc:blocker.voip.svc:8443:m', tls, auth }));
+    const [entry] = index.match('voip', 'E', NOW);
+    assert.equal(entry?.target.url, 'https://blocker.voip.svc:8443/RPC2');
+    assert.deepEqual([entry?.tls, entry?.auth], [tls, auth]);
   });
 
   it('keeps one entry per name: a re-upsert replaces it rather than adding a second', () => {

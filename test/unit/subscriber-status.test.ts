@@ -4,11 +4,11 @@ import type { SubscriberHealth, SubscriberStatus } from '../../src/api/types.js'
 import { findCondition, rfc3339, setCondition, withConditions, type Condition } from '../../src/core/conditions.js';
 import { parseSocket, type SocketError } from '../../src/core/socket.js';
 import { DELIVERY_FAILING_AFTER } from '../../src/core/subscriber-health.js';
-import { subscriberStatus, type Expiry, type HostCheck } from '../../src/core/subscriber-status.js';
+import { subscriberStatus, type ConnectionCheck, type Expiry, type HostCheck } from '../../src/core/subscriber-status.js';
 
 const now = new Date('2026-01-02T03:04:05.678Z');
 const resolved: HostCheck = { kind: 'resolved' };
-type More = { host?: HostCheck; previous?: SubscriberStatus; now?: Date; generation?: number; expiry?: Expiry; health?: SubscriberHealth };
+type More = { host?: HostCheck; connection?: ConnectionCheck; previous?: SubscriberStatus; now?: Date; generation?: number; expiry?: Expiry; health?: SubscriberHealth };
 const status = (socket: string, more: More = {}) =>
   subscriberStatus({
     generation: more.generation ?? 1,
@@ -16,6 +16,7 @@ const status = (socket: string, more: More = {}) =>
     name: 'blocker',
     parsed: parseSocket(socket),
     host: more.host ?? resolved,
+    connection: more.connection,
     expiry: more.expiry,
     health: more.health ?? {},
     previous: more.previous,
@@ -26,6 +27,24 @@ const ready = (s: SubscriberStatus) => findCondition(s.conditions, 'Ready');
 const shape = (s: SubscriberStatus) => s.conditions?.map((c) => [c.type, c.status, c.reason]);
 
 describe('subscriberStatus', () => {
+  it('a host whose every address the egress policy denies is Ready=False EgressDenied and Stalled, ahead of a Secret problem', () => {
+    const detail = 'egress denied: 169.254.169.254 is in 169.254.0.0/16 (link-local, denied by default); no connection was made';
+    const s = status('xmlrpc:169.254.169.254:80:m', {
+      host: { kind: 'denied', detail },
+      connection: { ok: false, reason: 'SecretNotFound', message: 'Secret voip/x does not exist' },
+    });
+    assert.deepEqual(shape(s), [['Ready', 'False', 'EgressDenied'], ['Stalled', 'True', 'EgressDenied']]);
+    assert.equal(ready(s)?.message, detail);
+  });
+
+  it('a Secret problem is Ready=False with its reason: Reconciling for a missing Secret, Stalled for the others', () => {
+    for (const [reason, condition] of [['SecretNotFound', 'Reconciling'], ['SecretAccessDenied', 'Stalled'], ['SecretKeyMissing', 'Stalled'], ['InvalidSecret', 'Stalled']] as const) {
+      const s = status('xmlrpc:blocker.voip.svc:8080:m', { connection: { ok: false, reason, message: `Secret voip/x: ${reason}` } });
+      assert.deepEqual(shape(s), [['Ready', 'False', reason], [condition, 'True', reason]]);
+      assert.equal(ready(s)?.message, `Secret voip/x: ${reason}; deliveries to it fail with ${reason} until then`);
+    }
+  });
+
   it('a valid socket with a resolving host is Ready=True reason Valid, with the target', () => {
     const s = status('xmlrpc:blocker.voip.svc:8080:block_ip');
     assert.deepEqual(s.target, {
