@@ -105,7 +105,7 @@ describe('egress policy, the defaults', () => {
 
   it('made no connection to any of them, and counted every refusal', async () => {
     assert.deepEqual(peer.acceptedOn, [], 'the local listener behind 0.0.0.0 and :: was never reached');
-    assert.deepEqual(apiPeer.accepted, [], "the listener on the API server's address was never reached");
+    assert.deepEqual(apiPeer.acceptedOn, [], "the listener on the API server's address was never reached");
     assert.deepEqual(offMachineAttempts(), []);
     assert.equal(await egressDeniedTotal(operator, namespace), cases.length);
   });
@@ -114,7 +114,7 @@ describe('egress policy, the defaults', () => {
     await createSubscriber(namespace, 'allowed', { event: 'E_ALLOWED', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
     await waitForReady(namespace, 'allowed');
     assert.equal((await deniedRaise(namespace, 'E_ALLOWED')).status?.phase, 'Delivered');
-    assert.deepEqual(peer.accepted, ['127.0.0.1']);
+    assert.deepEqual(peer.acceptedOn, ['127.0.0.1']);
   });
 });
 
@@ -152,7 +152,7 @@ describe('egress policy, the flags', () => {
     await createSubscriber(namespace, 'reopened', { event: 'E_REOPENED', socket: `xmlrpc:127.0.0.1:${peer.port}:m` });
     await waitForReady(namespace, 'reopened');
     assert.equal((await deniedRaise(namespace, 'E_REOPENED')).status?.phase, 'Delivered');
-    assert.deepEqual(peer.accepted, ['127.0.0.1']);
+    assert.deepEqual(peer.acceptedOn, ['127.0.0.1']);
   });
 
   it('checks at connect time: a name that resolved to an allowed address, then to a denied one, gets no connection', async () => {
@@ -166,7 +166,7 @@ describe('egress policy, the flags', () => {
       const [record] = raise.status?.deliveries ?? [];
       assert.equal(record?.reason, 'EgressDenied', JSON.stringify(raise.status));
       assert.match(record!.error!, /^egress denied: rebind\.test resolves only to denied addresses: 127\.0\.0\.3 is in 127\.0\.0\.0\/8/);
-      assert.deepEqual(decoy?.accepted ?? [], []);
+      assert.deepEqual(decoy?.acceptedOn ?? [], []);
       // Health reaches the Subscriber's status within its flush interval.
       await waitFor(
         () => getObject<Subscriber>(namespace, 'subscribers', 'rebind'),

@@ -49,7 +49,7 @@ describe('EgressGuard in the HttpSender', () => {
         assert.equal(result.written, false);
         assert.match(result.error!, /^egress denied: (127\.0\.0\.1|::ffff:7f00:1 \(that is 127\.0\.0\.1\)) is in 127\.0\.0\.0\/8 \(--egress-deny\); no connection was made/, host);
       }
-      assert.deepEqual(peer.accepted, [], 'the peer was never connected to');
+      assert.deepEqual(peer.acceptedOn, [], 'the peer was never connected to');
     } finally {
       sender.close();
       await peer.close();
@@ -75,7 +75,7 @@ describe('EgressGuard in the HttpSender', () => {
       assert.equal(result.reason, 'EgressDenied', JSON.stringify(result));
       assert.match(result.error!, /^egress denied: rebind\.test resolves only to denied addresses: 127\.0\.0\.2 is in 127\.0\.0\.2\/32 \(--egress-deny\)/);
       assert.deepEqual(lookups, ['rebind.test', 'rebind.test']);
-      assert.deepEqual([deniedPeer.accepted, allowedPeer.accepted], [[], []]);
+      assert.deepEqual([deniedPeer.acceptedOn, allowedPeer.acceptedOn], [[], []]);
     } finally {
       sender.close();
       await allowedPeer.close();
@@ -96,8 +96,8 @@ describe('EgressGuard in the HttpSender', () => {
         const result = await sender.send(target('mixed.test', allowedPeer.port), '<x/>').result;
         assert.equal(result.outcome, 'Delivered', JSON.stringify(result));
       }
-      assert.deepEqual(allowedPeer.accepted, ['127.0.0.1', '127.0.0.1', '127.0.0.1']);
-      assert.deepEqual(deniedPeer.accepted, []);
+      assert.deepEqual(allowedPeer.acceptedOn, ['127.0.0.1', '127.0.0.1', '127.0.0.1']);
+      assert.deepEqual(deniedPeer.acceptedOn, []);
     } finally {
       sender.close();
       await allowedPeer.close();
@@ -116,7 +116,7 @@ describe('EgressGuard in the HttpSender', () => {
       const denied = await neither.send(target('localhost', v4.port), '<x/>').result;
       assert.equal(denied.reason, 'EgressDenied');
       assert.match(denied.error!, /^egress denied: localhost resolves only to denied addresses: (.*; )?127\.0\.0\.1 is in 127\.0\.0\.0\/8 \(--egress-deny\)/);
-      assert.deepEqual(v4.accepted, []);
+      assert.deepEqual(v4.acceptedOn, []);
     } finally {
       neither.close();
       await v4.close();
@@ -128,7 +128,7 @@ describe('EgressGuard in the HttpSender', () => {
     const onlyV6 = senderWith(new EgressGuard(policy(['127.0.0.0/8']), system));
     try {
       for (let i = 0; i < 2; i++) assert.equal((await onlyV6.send(target('localhost', v6.port), '<x/>').result).outcome, 'Delivered');
-      assert.deepEqual([v6.accepted, v4Twin?.accepted ?? []], [['::1', '::1'], []]);
+      assert.deepEqual([v6.acceptedOn, v4Twin?.acceptedOn ?? []], [['::1', '::1'], []]);
     } finally {
       onlyV6.close();
       await v6.close();
@@ -142,7 +142,7 @@ describe('EgressGuard in the HttpSender', () => {
     try {
       assert.equal((await sender.send(target('127.0.0.1', peer.port), '<x/>').result).outcome, 'Delivered');
       assert.equal((await sender.send(target('127.0.0.2', peer.port), '<x/>').result).reason, 'EgressDenied');
-      assert.deepEqual(peer.accepted, ['127.0.0.1']);
+      assert.deepEqual(peer.acceptedOn, ['127.0.0.1']);
     } finally {
       sender.close();
       await peer.close();
