@@ -1,5 +1,6 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type Resource } from '../api/types.js';
+import { SharedConnectionConfig } from './api-connection.js';
 import { ClusterError, crdsNotInstalled, explainApiError, statusCode, type ApiTarget } from './errors.js';
 import type { KubeObject, ObjectList } from './informer.js';
 import { apiTarget } from './kubeconfig.js';
@@ -13,14 +14,25 @@ export function collectionPath(resource: Resource, namespace: string | undefined
   return `/apis/${resource.group}/${resource.version}${ns}/${resource.plural}`;
 }
 
-/** The few API calls the operator makes besides its watches. */
+/**
+ * The few API calls the operator makes besides its watches, and the one
+ * connection to the apiserver: every other client (watches, Events, the
+ * Lease) is made from `kubeConfig`, which shares it.
+ */
 export class ApiClient {
+  readonly kubeConfig: SharedConnectionConfig;
   private readonly custom: CustomObjectsApi;
   readonly target: ApiTarget;
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  constructor(kubeConfig: KubeConfig) {
+    this.kubeConfig = kubeConfig instanceof SharedConnectionConfig ? kubeConfig : new SharedConnectionConfig(kubeConfig);
+    this.custom = this.kubeConfig.makeApiClient(CustomObjectsApi);
     this.target = apiTarget(kubeConfig);
+  }
+
+  /** Closes the connection; nothing made from `kubeConfig` works afterwards. */
+  close(): Promise<void> {
+    return this.kubeConfig.close();
   }
 
   get server(): string {
