@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { EVENT_RAISES, SUBSCRIBERS, type Resource } from './api/types.js';
 import type { OperatorConfig } from './config.js';
+import { cachedRaise, cachedSubscriber } from './core/cache-transform.js';
 import type { SubscriberIndex } from './core/subscriber-index.js';
 import { clampTimerMs } from './core/timer.js';
 import type { ControllerSetup } from './controller/controller.js';
@@ -249,7 +250,9 @@ export class Operator {
   }
 
   private informer<T extends KubeObject>(resource: Resource, namespace: string | undefined): Informer<T> {
+    const transform = (resource === EVENT_RAISES ? cachedRaise : cachedSubscriber) as unknown as (obj: T) => T;
     return new Informer<T>({
+      transform,
       kubeConfig: this.api.kubeConfig,
       path: collectionPath(resource, namespace),
       list: (continueToken) => this.api.list<T>(resource, namespace, continueToken),

@@ -60,6 +60,11 @@ export class ApiClient {
       : this.custom.listClusterCustomObject(page);
   }
 
+  /** One object, read from the apiserver (not the cache). */
+  get<T>(resource: Resource, namespace: string, name: string): Promise<T> {
+    return this.custom.getNamespacedCustomObject({ group: resource.group, version: resource.version, plural: resource.plural, namespace, name });
+  }
+
   /** Deletes the object, not a namesake created since; one already gone is fine. */
   async delete(resource: Resource, obj: KubeObject): Promise<void> {
     try {

@@ -23,6 +23,12 @@ export interface InformerOptions<T> {
   /** One page of the collection; called with the continue token of the previous page. */
   list: (continueToken: string | undefined) => Promise<ObjectList<T>>;
   log: Logger;
+  /**
+   * What the cache keeps of each object that arrives (listed, added,
+   * modified or deleted), as controller-runtime's cache TransformFunc: a pure
+   * function that drops what no reader needs. Handlers see what it returns.
+   */
+  transform?: (obj: T) => T;
   /** Said with a 403: where the rights the informer lacks are written down. */
   rightsHint?: string;
   /** Watches are closed by the server after a random 5..10 minutes, as client-go does. */
@@ -76,7 +82,10 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
   isSynced = false;
 
+  private readonly transform: (obj: T) => T;
+
   constructor(private readonly options: InformerOptions<T>) {
+    this.transform = options.transform ?? ((obj) => obj);
     this.watcher = new Watch(options.kubeConfig);
     this.target = apiTarget(options.kubeConfig);
     // Watch has no setter for its inactivity timeout, and its 30 s default would drop quiet watches.
@@ -132,7 +141,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
     let resourceVersion = '';
     do {
       const page = await this.options.list(continueToken);
-      for (const item of page.items) fresh.set(keyOf(item), item);
+      for (const item of page.items) fresh.set(keyOf(item), this.transform(item));
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (continueToken);
@@ -161,12 +170,12 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
         switch (type) {
           case 'ADDED':
           case 'MODIFIED':
-            this.store(keyOf(obj), obj);
+            this.store(keyOf(obj), this.transform(obj));
             break;
           case 'DELETED': {
             const key = keyOf(obj);
             this.objects.delete(key);
-            this.emit('delete', obj);
+            this.emit('delete', this.transform(obj));
             break;
           }
           case 'BOOKMARK':
