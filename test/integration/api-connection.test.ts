@@ -7,9 +7,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { AuthenticationV1Api, CoordinationV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, Watch, type V1Lease } from '@kubernetes/client-node';
+import { AuthenticationV1Api, CoordinationV1Api, CustomObjectsApi, EventsV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node';
 import { GROUP, VERSION, type EventRaise } from '../../src/api/types.js';
 import { SharedConnectionConfig } from '../../src/kube/api-connection.js';
+import { errorText, statusCode } from '../../src/kube/errors.js';
 import { makeKubeConfig } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { createSubscriber, listRaises, raiseEvent, TERMINAL, waitFor, waitForReady } from '../support/objects.js';
@@ -125,6 +126,34 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
     }
   });
 
+  it('hands a watch event larger than many network chunks over whole, and errors as the apiserver says them', async () => {
+    const namespace = await newNamespace('api-connection-watch');
+    const shared = new SharedConnectionConfig(testCluster().admin);
+    const abort = new AbortController();
+    const seen: EventRaise[] = [];
+    try {
+      const watching = shared.watch(`/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises?watch=true`, (type, obj) => {
+        if (type === 'ADDED') seen.push(obj as EventRaise);
+      }, { signal: abort.signal, silenceMs: 60_000 });
+      // 7 params of 8000 characters: about 56 KB on one line.
+      const params = Array.from({ length: 7 }, (_, i) => ({ name: `p${i}`, string: String.fromCharCode(97 + i).repeat(8000) }));
+      await raiseEvent(namespace, { event: 'E_BIG', params }, 'big');
+      await raiseEvent(namespace, { event: 'E_SMALL' }, 'small');
+      await waitFor(async () => seen.length, (n) => (n === 2 ? n : undefined), 10_000);
+      abort.abort();
+      await watching;
+      const missing = await shared.request('GET', `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises/nope`).then(() => undefined, (err: unknown) => err);
+
+      assert.deepEqual(seen.map((r) => r.metadata.name), ['big', 'small']);
+      assert.deepEqual(seen[0]!.spec.params, params);
+      assert.equal(statusCode(missing), 404);
+      assert.equal(errorText(missing), 'eventraises.eventxmlrpc.io "nope" not found');
+    } finally {
+      abort.abort();
+      await shared.close();
+    }
+  });
+
   it('replaces a connection that stops answering once a watch on it gives up', async () => {
     await grantOperatorRbac();
     const namespace = await newNamespace('api-connection-frozen');
@@ -133,12 +162,9 @@ process.stdout.write(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/
     try {
       await listRaisesWith(shared, namespace);
       assert.equal(proxy.freeze(), 1, 'one connection open, now silent');
-      const watch = new Watch(shared);
-      // Watch has no setter for its inactivity timeout.
-      (watch as unknown as { requestTimeoutMs: number }).requestTimeoutMs = 300;
-      const ended = await new Promise<unknown>((resolve) => {
-        void watch.watch(`/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises`, {}, () => {}, resolve);
-      });
+      const ended = await shared
+        .watch(`/apis/${GROUP}/${VERSION}/namespaces/${namespace}/eventraises?watch=true`, () => {}, { signal: new AbortController().signal, silenceMs: 300 })
+        .then(() => undefined, (err: unknown) => err);
       await waitFor(async () => shared.connectionsReplaced, (n) => (n === 1 ? n : undefined), 10_000);
       const list = (await listRaisesWith(shared, namespace)) as { items: unknown[] };
 

@@ -19,7 +19,7 @@ function informerFor(
 ) {
   const api = new ApiClient(testCluster().admin);
   return new Informer<Subscriber>({
-    kubeConfig: testCluster().admin,
+    kubeConfig: api.kubeConfig,
     path: collectionPath(SUBSCRIBERS, namespace),
     list: (page) => list(api, page),
     log,
