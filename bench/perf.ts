@@ -19,6 +19,7 @@ import { once } from 'node:events';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import got from 'got';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -534,9 +535,25 @@ async function sender(): Promise<void> {
     });
   await viaRaw(); // warm-up of both sides
   await viaSender();
+  // What got itself costs: a prepared instance, the same options and headers, the body read; nothing of ours.
+  const agent = new http.Agent({ keepAlive: false });
+  const bareGot = got.extend({ agent: { http: agent }, retry: { limit: 0 }, throwHttpErrors: false, followRedirect: false, decompress: false, timeout: { connect: 5_000, response: 15_000, read: 15_000 } });
+  const headers = Object.fromEntries(requestHeaders(target, 'bench', body));
+  const viaGot = () =>
+    loop(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const stream = bareGot.stream.post(target.url, { body, request: (url, opts, callback) => http.request(url, { ...opts, headers }, callback) });
+          stream.once('error', reject).on('data', () => {}).once('end', resolve);
+        }),
+    );
+  await viaGot();
   const runs = await interleaved(viaRaw, viaSender);
   out(figure(`HttpSender.send, ${SENDER_CONCURRENCY} at once (baseline: raw http.request loop, Connection: close, same sink)`, 'req/s', pair(runs, (x) => x), 0));
+  const gotRuns = await interleaved(viaRaw, viaGot);
+  out(figure(`  got alone (prepared got.extend, stream, the same headers; baseline: the raw loop again)`, 'req/s', pair(gotRuns, (x) => x), 0));
   httpSender.close();
+  agent.destroy();
 }
 
 // ---------------------------------------------------------------- the run
