@@ -45,7 +45,7 @@ const N = {
 };
 /** BENCH_PROFILE=DIR: the compiled operator writes a V8 CPU profile there when it stops. */
 const PROFILE_DIR = process.env.BENCH_PROFILE;
-/** BENCH_ONLY=throughput: stop after the throughput figures. */
+/** BENCH_ONLY=throughput: stop after the throughput figures. BENCH_OPERATOR_FLAGS='--workers=8': more flags for the operator. */
 const ONLY_THROUGHPUT = process.env.BENCH_ONLY === 'throughput';
 const SENDER_CONCURRENCY = 16;
 const WRITER_CONCURRENCY = 32;
@@ -105,7 +105,8 @@ interface OperatorProcess extends Child {
 
 async function startOperator(label: string, entry: string[], namespace: string): Promise<OperatorProcess> {
   const logFile = path.join(workDir, `operator-${label}.log`);
-  const child = startChild([...entry, `--namespace=${namespace}`, '--http-port=0'], { KUBECONFIG: kubeconfigFile }, logFile);
+  const extra = (process.env.BENCH_OPERATOR_FLAGS ?? '').split(' ').filter(Boolean);
+  const child = startChild([...entry, `--namespace=${namespace}`, '--http-port=0', ...extra], { KUBECONFIG: kubeconfigFile }, logFile);
   const log = createWriteStream(logFile, { flags: 'a' });
   let httpPort: number;
   for (;;) {
@@ -213,6 +214,15 @@ class Observer {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
+  /** Until every name is in `set`; checked incrementally, so that waiting for N names costs O(N) in all. */
+  untilAll(what: string, names: readonly string[], set: { has(name: string): boolean }): Promise<void> {
+    let next = 0;
+    return this.until(what, () => {
+      while (next < names.length && set.has(names[next]!)) next++;
+      return next === names.length;
+    });
+  }
+
   async until(what: string, done: () => boolean, timeoutMs = 300_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!done()) {
@@ -311,7 +321,7 @@ async function raiseRun(opts: { baseline: boolean; syncMode: boolean; count: num
       spec: raiseSpec('E_RATE', opts.syncMode),
       status: opts.baseline ? operatorLikeStatus(opts.syncMode) : undefined,
     });
-    await observer.until(`${prefix}: ${opts.count} terminal raises`, () => Object.keys(res.startedAt).every((n) => observer.terminalAt.has(n)));
+    await observer.untilAll(`${prefix}: ${opts.count} terminal raises`, Object.keys(res.startedAt), observer.terminalAt);
     return res;
   });
   const names = Object.keys(result.startedAt);
@@ -352,7 +362,8 @@ function cpuReport(label: string, runs: { op: RaiseRun[]; bare: RaiseRun[] }, co
       [client, clientMs],
       ['kube-apiserver', per(rs, 'apiserver')],
       ['etcd', per(rs, 'etcd')],
-      ['bench observer + sink', per(rs, 'bench') + per(rs, 'sink')],
+      ['bench observer', per(rs, 'bench')],
+      ['sink', per(rs, 'sink')],
     ];
     const top = [...shares].sort((a, b) => b[1] - a[1])[0]!;
     out(
@@ -389,10 +400,7 @@ async function latency(ratePerSec: number, label: string): Promise<{ op: RaiseRu
 
 async function createSubscribers(namespace: string, observer: Observer, prefix: string, count: number, event: string, socket: string): Promise<void> {
   await writer.run({ namespace, plural: 'subscribers', kind: 'Subscriber', prefix, count, concurrency: WRITER_CONCURRENCY, spec: { event, socket } });
-  await observer.until(`${count} ${prefix} subscribers Ready`, () => {
-    for (let i = 0; i < count; i++) if (!observer.ready.has(`${prefix}-${i}`)) return false;
-    return true;
-  });
+  await observer.untilAll(`${count} ${prefix} subscribers Ready`, Array.from({ length: count }, (_, i) => `${prefix}-${i}`), observer.ready);
 }
 
 interface Resting {
@@ -437,12 +445,12 @@ function memoryFigure(variant: string, steps: MemoryStep[], pid: number): void {
 async function ttlRaises(namespace: string, observer: Observer, count: number): Promise<void> {
   const spec = { ...raiseSpec('E_RATE', true), ttlSecondsAfterFinished: 0 };
   const res = await writer.run({ namespace, plural: 'eventraises', kind: 'EventRaise', prefix: `ttl${runNumber++}`, count, concurrency: WRITER_CONCURRENCY, spec });
-  await observer.until(`${count} raises deleted after their ttl`, () => Object.keys(res.startedAt).every((n) => observer.deleted.has(n)));
+  await observer.untilAll(`${count} raises deleted after their ttl`, Object.keys(res.startedAt), observer.deleted);
 }
 
 async function keptRaises(namespace: string, observer: Observer, count: number): Promise<void> {
   const res = await writer.run({ namespace, plural: 'eventraises', kind: 'EventRaise', prefix: `kept${runNumber++}`, count, concurrency: WRITER_CONCURRENCY, spec: raiseSpec('E_RATE', true) });
-  await observer.until(`${count} kept raises terminal`, () => Object.keys(res.startedAt).every((n) => observer.terminalAt.has(n)));
+  await observer.untilAll(`${count} kept raises terminal`, Object.keys(res.startedAt), observer.terminalAt);
 }
 
 /** One sync raise to N.fanout subscribers, against create + N.fanout raw POSTs at once + the status PUT. */
@@ -479,10 +487,9 @@ async function fanout(): Promise<void> {
     const took = observer.terminalAt.get(name)! - t0;
     if (!baseline) {
       // The health writes that follow (one per subscriber, coalesced over 5 s) must not overlap the next run.
-      await subscribers.until('fan-out health written', () => {
-        for (let i = 0; i < N.fanout; i++) if (Date.parse(subscribers.lastDelivery.get(`fan-${i}`) ?? '') < t0 - 1000) return false;
-        return true;
-      });
+      const since = t0 - 1000;
+      const healthWritten = { has: (sub: string) => Date.parse(subscribers.lastDelivery.get(sub) ?? '') >= since };
+      await subscribers.untilAll('fan-out health written', Array.from({ length: N.fanout }, (_, i) => `fan-${i}`), healthWritten);
       await sleep(1_000);
     }
     return took;
