@@ -3,6 +3,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { EVENT_RAISES, SUBSCRIBERS, type Resource } from './api/types.js';
 import type { OperatorConfig } from './config.js';
+import { cachedRaise, cachedSubscriber } from './core/cache-transform.js';
 import type { SubscriberIndex } from './core/subscriber-index.js';
 import { clampTimerMs } from './core/timer.js';
 import type { ControllerSetup } from './controller/controller.js';
@@ -73,7 +74,7 @@ export class Operator {
     const { config, log } = deps;
     const now = deps.now ?? (() => new Date());
     this.api = new ApiClient(deps.kubeConfig);
-    this.recorder = new EventRecorder(deps.kubeConfig, log, now);
+    this.recorder = new EventRecorder(this.api.kubeConfig, log, now);
     this.probes = new ProbeServer({ port: config.httpPort, registry: this.metrics.registry, isReady: () => this.ready });
     this.egress = new EgressGuard(EgressPolicy.fromFlags(config.egressDeny, config.egressAllow), deps.lookup ?? systemLookup);
     this.sender = new HttpSender({
@@ -83,7 +84,7 @@ export class Operator {
       maxResponseBytes: config.maxResponseBytes,
       egress: this.egress,
     });
-    const secrets = new SecretStore(deps.kubeConfig, config.secretTtlMs);
+    const secrets = new SecretStore(this.api.kubeConfig, config.secretTtlMs);
     const credentials = new Credentials((namespace, name) => secrets.read(namespace, name));
     const namespaces = config.namespaces.length ? config.namespaces : [undefined];
     const informerFor = <T extends KubeObject>(resource: Resource, namespace: string | undefined) => this.informer<T>(resource, namespace);
@@ -104,7 +105,7 @@ export class Operator {
     this.metrics.leader.set(0);
     this.elector = config.leaderElect
       ? new LeaderElector({
-          kubeConfig: deps.kubeConfig,
+          kubeConfig: this.api.kubeConfig,
           namespace: config.leaderElectionNamespace,
           name: config.leaderElectionId,
           identity: deps.identity ?? leaderIdentity(),
@@ -145,6 +146,7 @@ export class Operator {
       await this.denyApiServer();
     } catch (err) {
       await this.probes.close();
+      await this.api.close();
       throw err;
     }
     const informers = this.setups.flatMap((setup) => setup.informers);
@@ -218,6 +220,7 @@ export class Operator {
     await this.elector?.stopAndRelease();
     this.setLeading(false);
     await this.recorder.flush();
+    await this.api.close();
     await this.probes.close();
   }
 
@@ -247,8 +250,10 @@ export class Operator {
   }
 
   private informer<T extends KubeObject>(resource: Resource, namespace: string | undefined): Informer<T> {
+    const transform = (resource === EVENT_RAISES ? cachedRaise : cachedSubscriber) as unknown as (obj: T) => T;
     return new Informer<T>({
-      kubeConfig: this.deps.kubeConfig,
+      transform,
+      kubeConfig: this.api.kubeConfig,
       path: collectionPath(resource, namespace),
       list: (continueToken) => this.api.list<T>(resource, namespace, continueToken),
       log: this.deps.log,

@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'winston';
 import { EVENT_RAISES, REDELIVER_ANNOTATION, type DeliveryRecord, type EventRaise, type EventRaiseStatus } from '../api/types.js';
+import { isSlimmed } from '../core/cache-transform.js';
 import { rfc3339 } from '../core/conditions.js';
 import { validateEvent } from '../core/event-params.js';
 import { splitKey, type ObjectKey } from '../core/object-key.js';
@@ -95,7 +96,7 @@ export class RaiseReconciler implements Reconciler {
 
   async reconcile(key: ObjectKey): Promise<ReconcileResult | void> {
     const { namespace, name } = splitKey(key);
-    const raise = this.deps.cache.get(namespace, name);
+    let raise = this.deps.cache.get(namespace, name);
     const uid = raise?.metadata.uid ?? '';
     const stale = this.runs.get(key);
     if (stale && stale.uid !== uid) this.endRun(stale); // deleted, perhaps created again
@@ -109,14 +110,23 @@ export class RaiseReconciler implements Reconciler {
 
     let run = this.runs.get(key);
     if (!run) {
-      const redelivery = terminal ? pendingRedelivery(raise) : undefined;
+      let redelivery = terminal ? pendingRedelivery(raise) : undefined;
       if (terminal && redelivery === undefined) {
         this.deps.scheduler.remove(key);
         return this.afterFinished(raise);
       }
+      if (redelivery !== undefined && isSlimmed(raise)) {
+        // The cache keeps neither params nor deliveries of a finished raise (core/cache-transform.ts).
+        raise = await this.deps.api.get<EventRaise>(EVENT_RAISES, namespace, name);
+        redelivery = isTerminal(raise.status) ? pendingRedelivery(raise) : undefined;
+        if (redelivery === undefined) return;
+      }
       run = await this.start(key, raise, redelivery);
       if (!run) return;
+      // A redelivery writes its status on top of the whole object just read, not the slimmed cached one.
+      if (redelivery !== undefined) run.latest = raise;
     }
+    if (isSlimmed(raise) && run.latest) raise = run.latest;
     if (!run.done) return this.showProgress(run, raise);
     const status = run.sync
       ? syncStatus({ ...this.statusBase(raise, run), matched: run.counted, records: [...run.records.values()], unlisted: run.unlisted })

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import got, { RequestError, TimeoutError } from 'got';
+import got, { RequestError, TimeoutError, type Got } from 'got';
 import { DeliveryReason } from '../api/conditions.js';
 import { EgressPolicy } from '../core/egress-policy.js';
 import { requestHeaders, type HeaderLines } from '../core/http-request.js';
@@ -13,6 +13,8 @@ import { EGRESS_DENIED_CODE, EgressGuard } from './egress-guard.js';
 
 /** Status line and headers of a response, at most; Node's default, set per request so no global option raises it. */
 export const MAX_RESPONSE_HEADER_BYTES = 16 * 1024;
+/** Prepared got instances kept, one per distinct response timeout. */
+const MAX_CLIENTS = 64;
 
 export interface SenderOptions {
   userAgent: string;
@@ -79,11 +81,39 @@ export class HttpSender {
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
+  /** got with every option that is the same for all requests, normalized once (per response timeout). */
+  private readonly clients = new Map<number, Got>();
+  private readonly base: Got;
+
   constructor(private readonly options: SenderOptions) {
     this.egress = options.egress ?? new EgressGuard(EgressPolicy.fromFlags([], []));
     const watch = (socket: net.Socket, opts: { host?: string | null }) => this.egress.watch(socket, opts.host ?? '');
     this.httpAgent = new GuardedHttpAgent(watch);
     this.httpsAgent = new GuardedHttpsAgent(watch);
+    this.base = got.extend({
+      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
+      retry: { limit: 0 },
+      throwHttpErrors: false,
+      followRedirect: false,
+      decompress: false,
+    });
+  }
+
+  /**
+   * The prepared instance for a response timeout: a request then only adds
+   * its URL, body and request function. Timeouts come from the flags and from
+   * each Subscriber's spec, so there are few; past MAX_CLIENTS the oldest goes.
+   */
+  private client(responseTimeoutMs: number): Got {
+    let client = this.clients.get(responseTimeoutMs);
+    if (!client) {
+      if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
+      client = this.base.extend({
+        timeout: { connect: clampTimerMs(this.options.connectTimeoutMs), response: responseTimeoutMs, read: responseTimeoutMs },
+      });
+      this.clients.set(responseTimeoutMs, client);
+    }
+    return client;
   }
 
   /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
@@ -104,26 +134,19 @@ export class HttpSender {
       return { written, result: Promise.resolve({ outcome: 'Failed', written: false, error: truncate(deniedLiteral.message), reason: DeliveryReason.EgressDenied, durationMs: elapsed() }) };
     }
 
-    // got lower-cases header names and orders them its own way; the request
-    // function puts back exactly the headers of the core, in their order, then the subscriber's.
+    // got would lower-case header names and order them its own way: the request
+    // function sends exactly the headers of the core, in their order, then the subscriber's.
     const lines = [...requestHeaders(target, this.options.userAgent, body), ...(connection.headers ?? [])];
     const headers = Object.fromEntries(lines);
     const tls = connection.tls;
     const secure = tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized } : {};
     // The stream form hands the body over chunk by chunk instead of buffering all of it.
-    const stream = got.stream.post(url, {
+    const stream = this.client(timeoutMs).stream.post(url, {
       body,
-      headers,
       request: (u, opts, callback) =>
         tls
           ? https.request(u, { ...opts, ...secure, headers, agent: this.httpsAgent, lookup: this.egress.lookup }, callback)
           : http.request(u, { ...opts, headers, agent: this.httpAgent, lookup: this.egress.lookup }, callback),
-      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-      timeout: { connect: clampTimerMs(this.options.connectTimeoutMs), response: timeoutMs, read: timeoutMs },
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      decompress: false,
     });
     stream.on('request', (req: http.ClientRequest) => {
       req.once('finish', () => markWritten(true));

@@ -1,5 +1,6 @@
 import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import { GROUP, VERSION, type Resource } from '../api/types.js';
+import { SharedConnectionConfig } from './api-connection.js';
 import { ClusterError, crdsNotInstalled, explainApiError, statusCode, type ApiTarget } from './errors.js';
 import type { KubeObject, ObjectList } from './informer.js';
 import { apiTarget } from './kubeconfig.js';
@@ -13,14 +14,29 @@ export function collectionPath(resource: Resource, namespace: string | undefined
   return `/apis/${resource.group}/${resource.version}${ns}/${resource.plural}`;
 }
 
-/** The few API calls the operator makes besides its watches. */
+function objectPath(resource: Resource, namespace: string, name: string): string {
+  return `${collectionPath(resource, namespace)}/${encodeURIComponent(name)}`;
+}
+
+/**
+ * The few API calls the operator makes besides its watches, and the one
+ * connection to the apiserver: every other client (watches, Events, the
+ * Lease) is made from `kubeConfig`, which shares it.
+ */
 export class ApiClient {
+  readonly kubeConfig: SharedConnectionConfig;
   private readonly custom: CustomObjectsApi;
   readonly target: ApiTarget;
 
-  constructor(readonly kubeConfig: KubeConfig) {
-    this.custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  constructor(kubeConfig: KubeConfig) {
+    this.kubeConfig = kubeConfig instanceof SharedConnectionConfig ? kubeConfig : new SharedConnectionConfig(kubeConfig);
+    this.custom = this.kubeConfig.makeApiClient(CustomObjectsApi);
     this.target = apiTarget(kubeConfig);
+  }
+
+  /** Closes the connection; nothing made from `kubeConfig` works afterwards. */
+  close(): Promise<void> {
+    return this.kubeConfig.close();
   }
 
   get server(): string {
@@ -41,23 +57,23 @@ export class ApiClient {
     if (missing.length) throw new ClusterError(crdsNotInstalled(this.server, missing));
   }
 
+  /** One page (at most 500 objects) of a kind, in one namespace or all. */
   list<T>(resource: Resource, namespace: string | undefined, continueToken: string | undefined): Promise<ObjectList<T>> {
-    const page = { group: resource.group, version: resource.version, plural: resource.plural, limit: 500, _continue: continueToken };
-    return namespace
-      ? this.custom.listNamespacedCustomObject({ ...page, namespace })
-      : this.custom.listClusterCustomObject(page);
+    const query = new URLSearchParams({ limit: '500' });
+    if (continueToken) query.set('continue', continueToken);
+    return this.kubeConfig.request('GET', `${collectionPath(resource, namespace)}?${query}`);
+  }
+
+  /** One object, read from the apiserver (not the cache). */
+  get<T>(resource: Resource, namespace: string, name: string): Promise<T> {
+    return this.kubeConfig.request('GET', objectPath(resource, namespace, name));
   }
 
   /** Deletes the object, not a namesake created since; one already gone is fine. */
   async delete(resource: Resource, obj: KubeObject): Promise<void> {
     try {
-      await this.custom.deleteNamespacedCustomObject({
-        group: resource.group,
-        version: resource.version,
-        plural: resource.plural,
-        namespace: obj.metadata!.namespace!,
-        name: obj.metadata!.name!,
-        body: { preconditions: { uid: obj.metadata!.uid } },
+      await this.kubeConfig.request('DELETE', objectPath(resource, obj.metadata!.namespace!, obj.metadata!.name!), {
+        preconditions: { uid: obj.metadata!.uid },
       });
     } catch (err) {
       if (statusCode(err) !== 404) throw err;
@@ -66,13 +82,6 @@ export class ApiClient {
 
   /** PUT on the status subresource; the object's resourceVersion makes a stale write fail with 409. */
   async replaceStatus<T extends KubeObject & { status?: unknown }>(resource: Resource, obj: T, status: T['status']): Promise<T> {
-    return this.custom.replaceNamespacedCustomObjectStatus({
-      group: resource.group,
-      version: resource.version,
-      plural: resource.plural,
-      namespace: obj.metadata!.namespace!,
-      name: obj.metadata!.name!,
-      body: { ...obj, status },
-    });
+    return this.kubeConfig.request('PUT', `${objectPath(resource, obj.metadata!.namespace!, obj.metadata!.name!)}/status`, { ...obj, status });
   }
 }

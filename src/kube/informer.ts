@@ -1,7 +1,7 @@
-import { Watch, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import { parseDuration } from '../core/duration.js';
 import { Pause } from '../pause.js';
+import type { SharedConnectionConfig } from './api-connection.js';
 import { errorText, explainApiError, statusCode, type ApiTarget } from './errors.js';
 import { apiTarget } from './kubeconfig.js';
 import { LogMessage } from '../log-messages.js';
@@ -17,12 +17,19 @@ export interface ObjectList<T> {
 }
 
 export interface InformerOptions<T> {
-  kubeConfig: KubeConfig;
+  /** The connection its watch uses. */
+  kubeConfig: SharedConnectionConfig;
   /** Collection path, e.g. /apis/eventxmlrpc.io/v1alpha1/namespaces/voip/subscribers. */
   path: string;
   /** One page of the collection; called with the continue token of the previous page. */
   list: (continueToken: string | undefined) => Promise<ObjectList<T>>;
   log: Logger;
+  /**
+   * What the cache keeps of each object that arrives (listed, added,
+   * modified or deleted), as controller-runtime's cache TransformFunc: a pure
+   * function that drops what no reader needs. Handlers see what it returns.
+   */
+  transform?: (obj: T) => T;
   /** Said with a 403: where the rights the informer lacks are written down. */
   rightsHint?: string;
   /** Watches are closed by the server after a random 5..10 minutes, as client-go does. */
@@ -65,7 +72,6 @@ function defaultSilentWatchMs(): number {
 export class Informer<T extends KubeObject> implements ObjectCache<T> {
   private readonly objects = new Map<string, T>();
   private readonly handlers: InformerHandlers<T>[] = [];
-  private readonly watcher: Watch;
   private resourceVersion = '';
   private abort: AbortController | undefined;
   private stopped = false;
@@ -76,12 +82,15 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   readonly hasSynced: Promise<void> = new Promise((resolve) => (this.synced = resolve));
   isSynced = false;
 
+  private readonly transform: (obj: T) => T;
+
   constructor(private readonly options: InformerOptions<T>) {
-    this.watcher = new Watch(options.kubeConfig);
+    this.transform = options.transform ?? ((obj) => obj);
+    this.silentWatchMs = options.silentWatchMs ?? defaultSilentWatchMs();
     this.target = apiTarget(options.kubeConfig);
-    // Watch has no setter for its inactivity timeout, and its 30 s default would drop quiet watches.
-    (this.watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = options.silentWatchMs ?? defaultSilentWatchMs();
   }
+
+  private readonly silentWatchMs: number;
 
   on(handlers: InformerHandlers<T>): void {
     this.handlers.push(handlers);
@@ -132,7 +141,7 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
     let resourceVersion = '';
     do {
       const page = await this.options.list(continueToken);
-      for (const item of page.items) fresh.set(keyOf(item), item);
+      for (const item of page.items) fresh.set(keyOf(item), this.transform(item));
       continueToken = page.metadata?.continue || undefined;
       resourceVersion = page.metadata?.resourceVersion ?? '';
     } while (continueToken);
@@ -152,50 +161,46 @@ export class Informer<T extends KubeObject> implements ObjectCache<T> {
   }
 
   /** Resolves when the watch ends; true when the server said our resourceVersion is gone. */
-  private watchOnce(): Promise<boolean> {
+  private async watchOnce(): Promise<boolean> {
     const minSeconds = this.options.minWatchSeconds ?? 300;
     const timeoutSeconds = Math.floor(minSeconds * (1 + Math.random()));
-    return new Promise((resolve, reject) => {
-      let gone = false;
-      const onEvent = (type: string, obj: T & { code?: number }) => {
-        switch (type) {
-          case 'ADDED':
-          case 'MODIFIED':
-            this.store(keyOf(obj), obj);
-            break;
-          case 'DELETED': {
-            const key = keyOf(obj);
-            this.objects.delete(key);
-            this.emit('delete', obj);
-            break;
-          }
-          case 'BOOKMARK':
-            break;
-          case 'ERROR':
-            if (obj.code === 410) gone = true;
-            else reject(Object.assign(new Error(`watch error: ${JSON.stringify(obj)}`), { statusCode: obj.code }));
-            this.abort?.abort();
-            return;
+    const query = new URLSearchParams({ watch: 'true', resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds: String(timeoutSeconds) });
+    const abort = new AbortController();
+    this.abort = abort;
+    if (this.stopped) abort.abort();
+    let gone = false;
+    let failed: Error | undefined;
+    const onEvent = (type: string, object: unknown) => {
+      const obj = object as T & { code?: number };
+      switch (type) {
+        case 'ADDED':
+        case 'MODIFIED':
+          this.store(keyOf(obj), this.transform(obj));
+          break;
+        case 'DELETED': {
+          const key = keyOf(obj);
+          this.objects.delete(key);
+          this.emit('delete', this.transform(obj));
+          break;
         }
-        const rv = obj.metadata?.resourceVersion;
-        if (rv) this.resourceVersion = rv;
-      };
-      const onDone = (err: unknown) => {
-        if (err && !this.stopped && !gone && !isTimeout(err)) reject(err);
-        else resolve(gone);
-      };
-      this.watcher
-        .watch(
-          this.options.path,
-          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-          onEvent,
-          onDone,
-        )
-        .then((abort) => {
-          this.abort = abort;
-          if (this.stopped) abort.abort();
-        }, reject);
-    });
+        case 'BOOKMARK':
+          break;
+        case 'ERROR':
+          if (obj.code === 410) gone = true;
+          else failed = Object.assign(new Error(`watch error: ${JSON.stringify(obj)}`), { statusCode: obj.code });
+          abort.abort();
+          return;
+      }
+      const rv = obj.metadata?.resourceVersion;
+      if (rv) this.resourceVersion = rv;
+    };
+    try {
+      await this.options.kubeConfig.watch(`${this.options.path}?${query}`, onEvent, { signal: abort.signal, silenceMs: this.silentWatchMs });
+    } catch (err) {
+      if (!isTimeout(err)) throw err;
+    }
+    if (failed) throw failed;
+    return gone;
   }
 
   private store(key: string, obj: T): void {

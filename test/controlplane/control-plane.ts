@@ -106,6 +106,11 @@ export class ControlPlane implements ClusterEndpoint {
     return `http://127.0.0.1:${this.etcdPorts.client}`;
   }
 
+  /** Process ids of the running kube-apiserver and etcd (for /proc readings). */
+  get pids(): { apiServer: number | undefined; etcd: number | undefined } {
+    return { apiServer: this.apiServer?.pid, etcd: this.etcd?.pid };
+  }
+
   kubeConfig(user: KubeUser): KubeConfig {
     return makeKubeConfig(this, this.resolveUser(user));
   }

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import winston from 'winston';
 import { SUBSCRIBERS, type Subscriber } from '../../src/api/types.js';
+import { cachedSubscriber } from '../../src/core/cache-transform.js';
 import { ApiClient, collectionPath } from '../../src/kube/api-client.js';
 import { Informer, type ObjectList } from '../../src/kube/informer.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
@@ -11,13 +12,18 @@ import { createSubscriber, waitFor } from '../support/objects.js';
 
 const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console()] });
 
-function informerFor(namespace: string, list: (api: ApiClient, page: string | undefined) => Promise<ObjectList<Subscriber>>) {
+function informerFor(
+  namespace: string,
+  list: (api: ApiClient, page: string | undefined) => Promise<ObjectList<Subscriber>>,
+  transform?: (s: Subscriber) => Subscriber,
+) {
   const api = new ApiClient(testCluster().admin);
   return new Informer<Subscriber>({
-    kubeConfig: testCluster().admin,
+    kubeConfig: api.kubeConfig,
     path: collectionPath(SUBSCRIBERS, namespace),
     list: (page) => list(api, page),
     log,
+    transform,
   });
 }
 
@@ -45,6 +51,29 @@ describe('Informer', () => {
       await waitFor(async () => seen, (s) => (s.length >= 3 ? s : undefined), 10_000);
       assert.deepEqual(seen, ['add before', 'add after', 'update before']);
       assert.equal(informer.get(namespace, 'before')?.status?.observedGeneration, 1);
+    } finally {
+      informer.stop();
+    }
+  });
+
+  it('keeps and hands to its handlers what the transform returns, for listed and watched objects', async () => {
+    const namespace = await newNamespace('informer-transform');
+    await createSubscriber(namespace, 'listed', { event: 'E', socket: 'xmlrpc:h:1:m' });
+    const informer = informerFor(namespace, (api, page) => api.list(SUBSCRIBERS, namespace, page), cachedSubscriber);
+    const handed: Subscriber[] = [];
+    informer.on({ add: (s) => handed.push(s) });
+    informer.start();
+    try {
+      await informer.hasSynced;
+      await createSubscriber(namespace, 'watched', { event: 'E', socket: 'xmlrpc:h:1:m' });
+      await waitFor(async () => handed, (h) => (h.length === 2 ? h : undefined), 10_000);
+      const stored = await new ApiClient(testCluster().admin).get<Subscriber>(SUBSCRIBERS, namespace, 'watched');
+      assert.ok(stored.metadata.managedFields?.length, 'the apiserver keeps managedFields');
+      for (const name of ['listed', 'watched']) {
+        assert.equal(informer.get(namespace, name)?.metadata.managedFields, undefined, `${name}: not in the cache`);
+        assert.equal(informer.get(namespace, name)?.spec.socket, 'xmlrpc:h:1:m');
+      }
+      assert.deepEqual(handed, [informer.get(namespace, 'listed'), informer.get(namespace, 'watched')]);
     } finally {
       informer.stop();
     }

@@ -23,7 +23,7 @@ export async function createSubscriber(
 
 export async function raiseEvent(
   namespace: string,
-  spec: { event: string; params?: EventParam[]; syncMode?: boolean },
+  spec: { event: string; params?: EventParam[]; syncMode?: boolean; ttlSecondsAfterFinished?: number },
   name?: string,
 ): Promise<EventRaise> {
   const metadata = name ? { name } : { generateName: `${spec.event.toLowerCase().replaceAll('_', '-')}-` };

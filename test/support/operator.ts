@@ -77,8 +77,8 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
   await whenAllowed(() => api.list('eventxmlrpc.io/v1alpha1', 'EventRaise', 'default'), { retryOn: [403, 429] });
 }
 
-/** The operator in this process, watching `namespace` (or each of several) only, as the RBAC-bound operator user. */
-export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Partial<Pick<OperatorDeps, 'lookup' | 'log'>> = {}): Promise<Operator> {
+/** The operator in this process, watching `namespace` (or each of several) only, as the RBAC-bound operator user (or as `deps.kubeConfig` says). */
+export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Partial<Pick<OperatorDeps, 'lookup' | 'log' | 'kubeConfig'>> = {}): Promise<Operator> {
   await grantOperatorRbac();
   const watched = (Array.isArray(namespace) ? namespace : [namespace]).flatMap((ns) => ['--namespace', ns]);
   const parsed = parseCommandLine([...watched, '--http-port=0', ...flags], {}, 'test');
