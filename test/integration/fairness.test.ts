@@ -4,13 +4,12 @@
 // peers' own arrival stamps against the creation time, and compared with a
 // baseline measured in the same test.
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { describe, it } from 'node:test';
 import { newNamespace } from '../support/cluster.js';
 import { createSubscriber, listRaises, raiseEvent, raiseNamed, TERMINAL, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
-import { paramOf, raiseNameOf } from '../support/raise-names.js';
-import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+import { paramOf } from '../support/raise-names.js';
+import { XMLRPC_OK, startCountingBlackhole, startRawPeer, startStampingPeer } from '../support/tcp-peers.js';
 
 /** Slack on top of twice the baseline, for a loaded machine. */
 const SLACK_MS = 500;
@@ -19,39 +18,6 @@ const PROBES = 5;
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-/** A peer answering OK that stamps each request with the `raise` param it carries. */
-async function stampingPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
-  const arrivals = new Map<string, number>();
-  const peer = await startRawPeer((request) => {
-    const raise = raiseNameOf(request.body);
-    if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
-    return XMLRPC_OK;
-  });
-  return { peer, arrivals };
-}
-
-/** Accepts every connection and never answers. */
-async function blackhole(): Promise<{ port: number; accepted(): number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-    socket.resume();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    accepted: () => accepted,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Creation to arrival at the peer of one async raise, which must then become terminal. */
 async function probeLatency(namespace: string, healthy: { arrivals: Map<string, number> }, name: string): Promise<number> {
@@ -67,8 +33,8 @@ async function probeLatency(namespace: string, healthy: { arrivals: Map<string, 
 describe('fair shares between namespaces', () => {
   it('a namespace flooding a never-answering subscriber does not delay another namespace', async () => {
     const [flooder, victim] = await Promise.all([newNamespace('flooder'), newNamespace('victim')]);
-    const hole = await blackhole();
-    const healthy = await stampingPeer();
+    const hole = await startCountingBlackhole();
+    const healthy = await startStampingPeer();
     const operator = await startOperator([flooder, victim], ['--max-raises-in-flight=16', '--max-per-subscriber=4', '--shutdown-grace=1s']);
     try {
       await createSubscriber(flooder, 'stuck', {

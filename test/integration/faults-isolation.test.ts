@@ -14,51 +14,13 @@ import { createSubscriber, listRaises, raiseNamed, TERMINAL, waitFor, waitForRea
 import { startOperator } from '../support/operator.js';
 import { startSynBlackhole } from '../support/python-peers.js';
 import { raiseNameOf } from '../support/raise-names.js';
-import { XMLRPC_OK, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
+import { startCountingBlackhole, startRawPeer, startStampingPeer as startHealthyPeer, type RawPeer } from '../support/tcp-peers.js';
 
 const RAISES = 10;
 /** Connect and response timeout: the black hole's requests stay pending for the whole test. */
 const STUCK_TIMEOUT = '30s';
 /** How long the healthy peer may take to get every raise: generous, and still before the first STUCK_TIMEOUT ends. */
 const HEALTHY_WAIT_MS = 25_000;
-
-/** A raw peer answering XML-RPC OK that stamps each request with its arrival time. */
-async function startHealthyPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
-  const arrivals = new Map<string, number>();
-  const peer = await startRawPeer((request) => {
-    const raise = raiseNameOf(request.body);
-    if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
-    return XMLRPC_OK;
-  });
-  return { peer, arrivals };
-}
-
-/** Accepts connections and never answers; counts the ones open at once. */
-async function startCountingBlackhole(): Promise<{ port: number; open(): number; maxOpen(): number; accepted(): number; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let maxOpen = 0;
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    accepted++;
-    sockets.add(socket);
-    maxOpen = Math.max(maxOpen, sockets.size);
-    socket.on('error', () => {});
-    socket.on('close', () => sockets.delete(socket));
-    socket.resume();
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    open: () => sockets.size,
-    maxOpen: () => maxOpen,
-    accepted: () => accepted,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** Resolves 'hangs' if a plain connect neither completes nor fails within `ms`. */
 function plainConnect(port: number, ms: number): Promise<'hangs' | 'connected' | string> {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { raiseNameOf } from './raise-names.js';
 import { parseRawRequest, type RawRequest } from './vectors.js';
 
 export interface RawPeer {
@@ -195,4 +196,42 @@ export async function refusedPort(): Promise<number> {
   const port = (server.address() as net.AddressInfo).port;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
+}
+
+/** A raw peer answering XML-RPC OK that stamps each raise (named in its `raise` param) with its arrival time. */
+export async function startStampingPeer(): Promise<{ peer: RawPeer; arrivals: Map<string, number> }> {
+  const arrivals = new Map<string, number>();
+  const peer = await startRawPeer((request) => {
+    const raise = raiseNameOf(request.body);
+    if (raise && !arrivals.has(raise)) arrivals.set(raise, Date.now());
+    return XMLRPC_OK;
+  });
+  return { peer, arrivals };
+}
+
+/** Accepts connections and never answers; counts the ones open at once. */
+export async function startCountingBlackhole(): Promise<{ port: number; open(): number; maxOpen(): number; accepted(): number; close(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let maxOpen = 0;
+  let accepted = 0;
+  const server = net.createServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    maxOpen = Math.max(maxOpen, sockets.size);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    open: () => sockets.size,
+    maxOpen: () => maxOpen,
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
 }
