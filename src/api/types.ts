@@ -72,6 +72,8 @@ export interface DeliverySpec {
     maxDelay?: string;
   };
   retryOnFaultCodes?: number[];
+  /** One request at a time, in the order the events arrived; a failing head is retried before anything else goes. */
+  ordered?: boolean;
 }
 
 export interface SubscriberStatus extends SubscriberHealth {

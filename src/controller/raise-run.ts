@@ -129,6 +129,7 @@ export class RaiseRun {
     const dispatch = this.deps.dispatcher.deliver({
       subscriberKey: `${subscriber.namespace}/${subscriber.name}`,
       retryAfterWrite: this.sync,
+      ordered: subscriber.delivery?.ordered === true,
       signal: this.abort.signal,
       onWaiting: (waiting) => this.onWaiting(waiting),
       prepare: () => {
