@@ -248,6 +248,8 @@ describe('EventRelay', () => {
     const burst = await waitForRelay(namespace, 'burst');
     const writes = await watchWrites(namespace, 'burst');
     const before = raw.requests.length;
+    const deliveries = () => metric(operator.httpPort, 'event_xmlrpc_deliveries_total', { outcome: 'delivered', namespace });
+    const deliveredBefore = await deliveries();
     for (let i = 0; i < 100; i++) await sendLikeOpenSips(burst.port, openSipsRequest(burst, openSipsBody('E_XMLRPC_BENCH', [{ name: 'i', value: String(i), int: true }])));
     await raw.waitFor(before + 200, 60_000);
     const status = await waitFor(
@@ -258,6 +260,7 @@ describe('EventRelay', () => {
     // Four subscribers take E_XMLRPC_BENCH.
     assert.deepEqual([status.received, status.accepted, status.delivered, status.failed], [100, 100, 400, undefined]);
     assert.ok(writes.count() < 20, `${writes.count()} status writes for 100 events`);
+    assert.equal(await deliveries(), deliveredBefore + 400, 'relayed events count in the delivery metrics of raises');
   });
 });
 
