@@ -5,6 +5,7 @@ import type { EventRelay } from '../api/relay-types.js';
 import { EVENT_RELAYS } from '../api/types.js';
 import type { OperatorConfig } from '../config.js';
 import { objectKey } from '../core/object-key.js';
+import { clampTimerMs } from '../core/timer.js';
 import type { SubscriberIndex } from '../core/subscriber-index.js';
 import { Controller, cacheOf, type ControllerSetup, type InformerFactory } from '../controller/controller.js';
 import type { RaiseObserver } from '../controller/raise-run.js';
@@ -132,7 +133,7 @@ export class RelayController implements ControllerSetup {
     const held = this.memory.size;
     const closed = this.listener.close();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.memory.drained(), new Promise((resolve) => (timer = setTimeout(resolve, graceMs)))]);
+    await Promise.race([this.memory.drained(), new Promise((resolve) => (timer = setTimeout(resolve, clampTimerMs(graceMs))))]);
     clearTimeout(timer);
     await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 100).unref())]);
     return { held, left: this.memory.size };
