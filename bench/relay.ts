@@ -10,10 +10,13 @@
 //  - latency: receipt to delivery at half the burst rate, paced.
 //  - durable: the same sends to a Durable relay (an EventRaise per event,
 //    delivered by the leader), against a bare client that creates a raise and
-//    writes its status, 16 at a time: the API server's ceiling for that work.
+//    writes its status, 32 at a time: the API server's ceiling for that work.
+//
+// The operator runs compiled (npm run build, node dist/main.js), in its own
+// process, so that its RSS and CPU time are its own.
 //
 //   npm run bench:relay [-- --events=20000 --repeats=3]
-//   npm run bench:relay -- --smoke      (tiny counts: CI checks it runs and drops nothing)
+//   BENCH_SMALL=1 npm run bench:relay     (or --small: tiny counts, for CI: it runs and drops nothing)
 //   BENCH_PROF=/tmp/prof npm run bench:relay   (also writes the operator's CPU profile there)
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -32,14 +35,16 @@ import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
 
 const { values } = parseArgs({
-  options: { smoke: { type: 'boolean', default: false }, events: { type: 'string' }, repeats: { type: 'string' }, durable: { type: 'string' } },
+  options: { small: { type: 'boolean', default: false }, events: { type: 'string' }, repeats: { type: 'string' }, durable: { type: 'string' } },
 });
-const SMOKE = values.smoke;
+const SMOKE = values.small || process.env.BENCH_SMALL === '1';
 const EVENTS = Number(values.events ?? (SMOKE ? 300 : 20_000));
 const REPEATS = Number(values.repeats ?? (SMOKE ? 1 : 3));
 const PACED = SMOKE ? 200 : Math.min(EVENTS, 5_000);
 const DURABLE = Number(values.durable ?? (SMOKE ? 30 : 1_000));
 const NAMESPACE = 'bench';
+/** Raises the bare client writes at once: more than the operator's own writers (16 creates, 4 status workers). */
+const CEILING_CONCURRENCY = 32;
 const CEILING_NAMESPACE = 'bench-ceiling';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const say = (line: string) => void process.stderr.write(`[bench] ${line}\n`);
@@ -90,12 +95,16 @@ interface OperatorChild {
   httpPort: number;
   relayPort: number;
   rssBytes(): number;
+  /** CPU time the process used so far, in ms. */
+  cpuMs(): number;
   metric(name: string): Promise<number>;
   stop(): Promise<void>;
 }
 
 async function startOperator(kubeconfig: string): Promise<OperatorChild> {
-  const args = [...(process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : []), '--import', 'tsx', path.join(ROOT, 'src/main.ts'), `--namespace=${NAMESPACE}`, '--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'];
+  // The compiled operator, as the image runs it (npm run build, then node dist/main.js).
+  const profile = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const args = [...profile, path.join(ROOT, 'dist/main.js'), `--namespace=${NAMESPACE}`, '--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'];
   const child = spawn(process.execPath, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'inherit'] });
   const started = await new Promise<{ httpPort: number; relayPort: number }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the operator exited with ${code}`)));
@@ -108,6 +117,11 @@ async function startOperator(kubeconfig: string): Promise<OperatorChild> {
     child,
     ...started,
     rssBytes: () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) * 1024,
+    cpuMs: () => {
+      // utime and stime, fields 14 and 15 of /proc/PID/stat, in clock ticks (100 per second).
+      const fields = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(fields[11]) + Number(fields[12])) * 10;
+    },
     async metric(name) {
       const text = await (await fetch(`http://127.0.0.1:${started.httpPort}/metrics`)).text();
       let sum = 0;
@@ -170,6 +184,8 @@ function rawRequest(port: number, seq: number): Promise<void> {
 interface Burst {
   rate: number;
   dropped: number;
+  /** The operator's CPU time per event, in ms. */
+  cpuPerEvent: number;
   rssIdle: number;
   rssPeak: number;
 }
@@ -189,10 +205,12 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   const rssIdle = operator.rssBytes();
   let rssPeak = rssIdle;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, operator.rssBytes())), 25);
+  const cpuBefore = operator.cpuMs();
   const started = performance.timeOrigin + performance.now();
   for (let seq = from; seq < from + n; seq++) await fire(operator.relayPort, openSipsRequest(operator.relayPort, relayPath, seq));
   await sink.waitFor(from, from + n);
   clearInterval(sampler);
+  const cpuPerEvent = (operator.cpuMs() - cpuBefore) / n;
   let last = 0;
   let arrived = 0;
   for (let seq = from; seq < from + n; seq++) {
@@ -204,7 +222,7 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   }
   const droppedByRelay = (await operator.metric('event_xmlrpc_relay_dropped_total')) - droppedBefore;
   if (droppedByRelay !== n - arrived) say(`the relay counted ${droppedByRelay} drops; ${n - arrived} events did not arrive`);
-  return { rate: arrived / ((last - started) / 1000), dropped: n - arrived, rssIdle, rssPeak };
+  return { rate: arrived / ((last - started) / 1000), dropped: n - arrived, cpuPerEvent, rssIdle, rssPeak };
 }
 
 /** Receipt-to-delivery latencies (ms) of `n` events sent at `rate` per second. */
@@ -249,7 +267,7 @@ async function durableRun(sink: Sink, operator: OperatorChild, relayPath: string
   return arrived / ((last - started) / 1000);
 }
 
-/** A bare client's create + status write of `n` raises, 16 at a time, where no operator watches. */
+/** A bare client's create + status write of `n` raises, CEILING_CONCURRENCY at a time, where no operator watches. */
 async function ceiling(admin: KubeConfig, n: number): Promise<number> {
   const custom = admin.makeApiClient(CustomObjectsApi);
   let next = 0;
@@ -281,7 +299,7 @@ async function ceiling(admin: KubeConfig, n: number): Promise<number> {
       });
     }
   };
-  await Promise.all(Array.from({ length: 16 }, worker));
+  await Promise.all(Array.from({ length: CEILING_CONCURRENCY }, worker));
   return n / ((performance.now() - started) / 1000);
 }
 
@@ -315,6 +333,10 @@ async function waitForSocket(custom: CustomObjectsApi, name: string): Promise<st
   }
 }
 
+say('building the operator (npm run build)');
+await new Promise<void>((resolve, reject) =>
+  spawn('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build exited with ${code}`)))),
+);
 const cp = await ControlPlane.start({ binDir: await buildBinaries(), log: () => {} });
 let sink: Sink | undefined;
 let operator: OperatorChild | undefined;
@@ -371,6 +393,7 @@ try {
   console.log(row('relay burst, OpenSIPS-style sends', bursts.map((b) => b.rate), '/s'));
   console.log(row('ratio relay / raw', ratios, 'x', 2, 'target >= 0.7x'));
   console.log(row('events dropped in the burst', dropped, '', 0, `of ${EVENTS}, default queue size; target 0`));
+  console.log(row('operator CPU per event in the burst', bursts.map((b) => b.cpuPerEvent), 'ms', 2, 'receive, parse, deliver'));
   console.log(row('latency p50 at half the burst rate', latencies.map((l) => percentile(l, 50)), 'ms', 1));
   console.log(row('latency p99 at half the burst rate', latencies.map((l) => percentile(l, 99)), 'ms', 1));
   console.log(row('latency max at half the burst rate', latencies.map((l) => percentile(l, 100)), 'ms', 1));
@@ -378,7 +401,7 @@ try {
   console.log(row('operator RSS peak during the burst', bursts.map((b) => mb(b.rssPeak)), ' MB', 1));
   console.log(row('ratio RSS burst / idle', bursts.map((b) => b.rssPeak / b.rssIdle), 'x', 2));
   console.log(row('durable relay, end to end', durable, '/s', 0, `${DURABLE} events each`));
-  console.log(row('bare create + status, 16 at once', ceilings, '/s'));
+  console.log(row(`bare create + status, ${CEILING_CONCURRENCY} at once`, ceilings, '/s'));
   console.log(row('ratio durable / ceiling', durable.map((d, i) => d / ceilings[i]!), 'x', 2));
   if (dropped.some((d) => d > 0)) {
     failed = true;
