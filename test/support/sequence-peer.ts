@@ -9,7 +9,7 @@ export interface Arrival {
   seq: number;
   /** 1 for the first request of this seq, 2 for its first retry, ... */
   attempt: number;
-  /** Requests open (received, not answered yet) when this one arrived, itself included. */
+  /** Requests open (received, not answered yet, or never to be answered and not closed) when this one arrived, itself included. */
   open: number;
 }
 
@@ -38,9 +38,12 @@ export async function startSequencePeer(answer: (seq: number, attempt: number) =
     socket.on('error', () => {});
     let buffer = Buffer.alloc(0);
     let counted = false;
+    let answered = false;
+    let closed = false;
     socket.on('close', () => {
       sockets.delete(socket);
-      if (counted) open--;
+      closed = true;
+      if (counted && !answered) open--;
     });
     socket.on('data', (chunk) => {
       buffer = Buffer.concat([buffer, chunk]);
@@ -57,7 +60,13 @@ export async function startSequencePeer(answer: (seq: number, attempt: number) =
       for (const wake of waiters) wake();
       const reply = answer(seq, attempt);
       if (reply === 'never') return;
-      setTimeout(() => socket.end(reply === 'ok' ? XMLRPC_OK : httpResponse(500, 'try again', 'Internal Server Error')), delayMs);
+      setTimeout(() => {
+        if (closed) return; // the client gave up: counted at its close
+        // Answered: a client that waits for answers may send its next request from now on.
+        answered = true;
+        open--;
+        socket.end(reply === 'ok' ? XMLRPC_OK : httpResponse(500, 'try again', 'Internal Server Error'));
+      }, delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
