@@ -264,6 +264,39 @@ describe('EventRelay', () => {
   });
 });
 
+describe('EventRelay isolation', () => {
+  it("a relay flooded towards a server that never answers fills its own queue only; another namespace's relay delivers all", async () => {
+    const [noisy, quiet] = await Promise.all([newNamespace('relay-noisy'), newNamespace('relay-quiet')]);
+    const stuck = await startRawPeer(() => null);
+    const python = await startPythonPeer();
+    const operator = await startOperator([noisy, quiet], ['--shutdown-grace=500ms']);
+    try {
+      await createSubscriber(noisy, 'stuck', { event: 'E_FLOOD', socket: `xmlrpc:127.0.0.1:${stuck.port}:m`, delivery: { timeoutSeconds: 60, retry: { limit: 0 } } });
+      await createSubscriber(quiet, 'py', { event: 'E_FLOOD', socket: `xmlrpc:127.0.0.1:${python.port}:quiet` });
+      await Promise.all([waitForReady(noisy, 'stuck'), waitForReady(quiet, 'py')]);
+      await createRelay(noisy, 'opensips', { queueSize: 5, syncMode: true });
+      await createRelay(quiet, 'opensips', { syncMode: true });
+      const [a, b] = await Promise.all([waitForRelay(noisy, 'opensips'), waitForRelay(quiet, 'opensips')]);
+
+      const statuses: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        // The flood and the quiet namespace's events interleave, as two OpenSIPS would send them.
+        statuses.push((await postToRelay(a.port, a.path, openSipsBody('E_FLOOD', [{ name: 'i', value: String(i), int: true }]))).status);
+        if (i % 4 === 0) await sendLikeOpenSips(b.port, openSipsRequest(b, openSipsBody('E_FLOOD', [{ name: 'i', value: String(i / 4), int: true }])));
+      }
+      assert.deepEqual(statuses, [...Array(5).fill(200), ...Array(35).fill(503)], 'the noisy relay holds its queue of 5, then refuses');
+      const calls = await python.log.waitFor(10);
+      assert.deepEqual(calls.map((c) => c.params[2]).sort((x, y) => Number(x) - Number(y)), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const dropped = (namespace: string) => metric(operator.httpPort, 'event_xmlrpc_relay_dropped_total', { namespace, relay: 'opensips', reason: 'QueueFull' });
+      assert.deepEqual([await dropped(noisy), await dropped(quiet)], [35, 0]);
+    } finally {
+      await operator.stop();
+      await stuck.close();
+      await python.close();
+    }
+  });
+});
+
 describe('EventRelay on every replica', () => {
   it('the replica that is not the leader serves the relay and delivers what it receives', async () => {
     const namespace = await newNamespace('relay-ha');
