@@ -108,7 +108,6 @@ export class Operator {
     // EventRelays: served by every replica; their reconciler runs on the leader.
     this.relays = new RelayController({
       ...shared,
-      kubeConfig: deps.kubeConfig,
       index: this.subscribers.index,
       dispatcher: this.dispatcher,
       credentials,

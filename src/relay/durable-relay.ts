@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
 import type { EventRelay } from '../api/relay-types.js';
 import { API_VERSION, EVENT_RAISES, type EventRaise } from '../api/types.js';
@@ -7,6 +6,7 @@ import type { EventParam } from '../core/event-params.js';
 import { DEFAULT_QUEUE_SIZE, DEFAULT_RAISE_TTL_SECONDS } from '../core/relay-status.js';
 import type { SubscriberIndex } from '../core/subscriber-index.js';
 import { KeyedLimiter } from '../delivery/keyed-limiter.js';
+import type { ApiClient } from '../kube/api-client.js';
 import { errorText, statusCode } from '../kube/errors.js';
 
 /** Creates of one relay's raises in flight at once from one replica. */
@@ -29,7 +29,6 @@ export type StoreResult = { ok: true; name: string } | { ok: false; reason: 'Que
  * the others are created up to CREATES_PER_RELAY at once.
  */
 export class DurableRelay {
-  private readonly custom: CustomObjectsApi;
   private readonly limiter = new KeyedLimiter(CREATES_PER_RELAY);
   private readonly held = new Map<string, number>();
   private readonly orderedTail = new Map<string, Promise<unknown>>();
@@ -39,14 +38,12 @@ export class DurableRelay {
 
   constructor(
     private readonly deps: {
-      kubeConfig: KubeConfig;
+      api: ApiClient;
       index: SubscriberIndex;
       log: Logger;
       now: () => Date;
     },
-  ) {
-    this.custom = deps.kubeConfig.makeApiClient(CustomObjectsApi);
-  }
+  ) {}
 
   *depths(): Iterable<{ namespace: string; relay: string; depth: number }> {
     for (const [key, depth] of this.held) {
@@ -100,13 +97,7 @@ export class DurableRelay {
     let last = '';
     for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
       try {
-        await this.custom.createNamespacedCustomObject({
-          group: EVENT_RAISES.group,
-          version: EVENT_RAISES.version,
-          namespace: raise.metadata.namespace!,
-          plural: EVENT_RAISES.plural,
-          body: raise,
-        });
+        await this.deps.api.create(EVENT_RAISES, raise);
         return { ok: true, name: raise.metadata.name! };
       } catch (err) {
         const code = statusCode(err);

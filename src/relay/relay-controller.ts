@@ -1,4 +1,3 @@
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { Logger } from 'winston';
 import type { EventRelay } from '../api/relay-types.js';
@@ -24,7 +23,6 @@ import { RelayReconciler } from './relay-reconciler.js';
 export interface RelayControllerDeps {
   informerFor: InformerFactory;
   namespaces: readonly (string | undefined)[];
-  kubeConfig: KubeConfig;
   config: OperatorConfig;
   log: Logger;
   now: () => Date;
@@ -77,7 +75,7 @@ export class RelayController implements ControllerSetup {
         if (failed) this.counters.add(relay, 'failed', failed);
       },
     });
-    this.durable = new DurableRelay({ kubeConfig: deps.kubeConfig, index: deps.index, log, now });
+    this.durable = new DurableRelay({ api: deps.api, index: deps.index, log, now });
     const memory = this.memory;
     const durable = this.durable;
     this.metrics.watchDepth(function* () {
