@@ -12,6 +12,7 @@ import { errorText, statusCode } from '../kube/errors.js';
 /** Creates of one relay's raises in flight at once from one replica. */
 const CREATES_PER_RELAY = 16;
 const ATTEMPTS = 3;
+const LOG_EVERY_MS = 10_000;
 
 export type StoreResult = { ok: true; name: string } | { ok: false; reason: 'QueueFull' | 'StoreFailed'; message: string };
 
@@ -35,6 +36,8 @@ export class DurableRelay {
   private readonly instance = randomBytes(4).readUInt32BE(0).toString(36).padStart(7, '0').slice(-4);
   private lastMs = 0;
   private seq = 0;
+  /** Per relay: when a failed create was last logged, and how many failed since. */
+  private readonly failures = new Map<string, { loggedAt: number; since: number }>();
 
   constructor(
     private readonly deps: {
@@ -107,8 +110,21 @@ export class DurableRelay {
         if (attempt < ATTEMPTS) await new Promise((r) => setTimeout(r, 100 * 2 ** attempt));
       }
     }
-    this.deps.log.warn('relay: EventRaise not created', { namespace: raise.metadata.namespace, relay: raise.metadata.ownerReferences?.[0]?.name, error: last });
+    this.logFailure(raise.metadata.namespace ?? '', raise.metadata.ownerReferences?.[0]?.name ?? '', last);
     return { ok: false, reason: 'StoreFailed', message: `the EventRaise could not be created: ${last}` };
+  }
+
+  /** One line per relay and LOG_EVERY_MS at most, however many creates fail: an API outage must not flood the log. */
+  private logFailure(namespace: string, relay: string, error: string): void {
+    const key = `${namespace}/${relay}`;
+    const now = this.deps.now().getTime();
+    const entry = this.failures.get(key) ?? { loggedAt: -Infinity, since: 0 };
+    entry.since++;
+    this.failures.set(key, entry);
+    if (now - entry.loggedAt < LOG_EVERY_MS) return;
+    this.deps.log.warn('relay: EventRaises not created; their events are dropped', { namespace, relay, failed: entry.since, error });
+    entry.loggedAt = now;
+    entry.since = 0;
   }
 
   /** RELAY-MMMMMMMMMSSSSIIII: milliseconds and a counter in base 36, fixed widths, then this process's tag. */

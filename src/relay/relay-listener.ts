@@ -40,8 +40,11 @@ export interface RelayListenerDeps {
  */
 export class RelayListener {
   private readonly server: http.Server;
+  /** winston formats a line before its level filters it: a storm of refusals costs nothing unless debug is on. */
+  private readonly debug: boolean;
 
   constructor(private readonly deps: RelayListenerDeps) {
+    this.debug = deps.log.isDebugEnabled();
     this.server = http.createServer(
       { maxHeaderSize: 16_384, requestTimeout: 15_000, headersTimeout: 10_000, keepAliveTimeout: 5_000, connectionsCheckingInterval: 2_000 },
       (req, res) => this.handle(req, res),
@@ -87,7 +90,7 @@ export class RelayListener {
     const relay = named && this.deps.cache.get(named.namespace, named.name);
     if (!relay || relay.metadata.deletionTimestamp || !samePath(relay.status?.path, path) || query >= 0) {
       this.deps.metrics.unknownPath.inc();
-      this.deps.log.debug('relay: request to an unknown path', { remote: req.socket.remoteAddress });
+      if (this.debug) this.deps.log.debug('relay: request to an unknown path', { remote: req.socket.remoteAddress });
       return answerFault(res, 'UnknownPath', 'no relay at this path', true);
     }
     const labels = { namespace: named.namespace, relay: named.name };
@@ -96,7 +99,7 @@ export class RelayListener {
     const refuse = (reason: RefusalReason, message: string, close = false) => {
       this.deps.metrics.refused.inc({ ...labels, reason });
       this.deps.counters.add(relay, 'refused');
-      this.deps.log.debug('relay: request refused', { ...labels, reason, message });
+      if (this.debug) this.deps.log.debug('relay: request refused', { ...labels, reason, message });
       answerFault(res, reason, message, close);
     };
     if (req.method !== 'POST') {
@@ -142,7 +145,7 @@ export class RelayListener {
           }
           this.deps.metrics.dropped.inc({ ...labels, reason: taken.reason });
           this.deps.counters.add(relay, 'dropped');
-          this.deps.log.debug('relay: event dropped', { ...labels, event: call.event, reason: taken.reason, message: taken.message });
+          if (this.debug) this.deps.log.debug('relay: event dropped', { ...labels, event: call.event, reason: taken.reason, message: taken.message });
           answerFault(res, taken.reason, taken.message);
         },
         (err: unknown) => {
