@@ -10,7 +10,8 @@
 //  - latency: receipt to delivery at half the burst rate, paced.
 //  - durable: the same sends to a Durable relay (an EventRaise per event,
 //    delivered by the leader), against a bare client that creates a raise and
-//    writes its status, 32 at a time: the API server's ceiling for that work.
+//    writes its status, 32 at a time, with the operator's own API client (one
+//    HTTP/2 connection): the API server's ceiling for that work.
 //
 // The operator runs compiled (npm run build, node dist/main.js), in its own
 // process, so that its RSS and CPU time are its own.
@@ -28,9 +29,10 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
-import { GROUP, VERSION } from '../src/api/types.js';
+import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { EVENT_RAISES, GROUP, VERSION, type EventRaise } from '../src/api/types.js';
 import type { EventRelay } from '../src/api/relay-types.js';
+import { ApiClient } from '../src/kube/api-client.js';
 import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
 
@@ -267,36 +269,26 @@ async function durableRun(sink: Sink, operator: OperatorChild, relayPath: string
   return arrived / ((last - started) / 1000);
 }
 
-/** A bare client's create + status write of `n` raises, CEILING_CONCURRENCY at a time, where no operator watches. */
-async function ceiling(admin: KubeConfig, n: number): Promise<number> {
-  const custom = admin.makeApiClient(CustomObjectsApi);
+/**
+ * A bare client's create + status write of `n` raises, CEILING_CONCURRENCY at
+ * a time, where no operator watches: the operator's own API client (one
+ * HTTP/2 connection), without the operator.
+ */
+async function ceiling(api: ApiClient, n: number): Promise<number> {
   let next = 0;
   const started = performance.now();
   const worker = async () => {
     while (next < n) {
       const i = next++;
       const seq = nextSeq++;
-      const raise = await custom.createNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        namespace: CEILING_NAMESPACE,
-        plural: 'eventraises',
-        body: {
-          apiVersion: `${GROUP}/${VERSION}`,
-          kind: 'EventRaise',
-          metadata: { name: `ceiling-${seq}` },
-          spec: { event: 'E_PIKE_BLOCKED', params: [{ name: 'ip', string: `10.0.0.${i & 255}` }, { name: 'seq', int: seq }], ttlSecondsAfterFinished: 3600 },
-        },
+      const raise = await api.create<EventRaise>(EVENT_RAISES, {
+        apiVersion: `${GROUP}/${VERSION}`,
+        kind: 'EventRaise',
+        metadata: { name: `ceiling-${seq}`, namespace: CEILING_NAMESPACE },
+        spec: { event: 'E_PIKE_BLOCKED', params: [{ name: 'ip', string: `10.0.0.${i & 255}` }, { name: 'seq', int: seq }], ttlSecondsAfterFinished: 3600 },
       });
       const now = new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
-      await custom.replaceNamespacedCustomObjectStatus({
-        group: GROUP,
-        version: VERSION,
-        namespace: CEILING_NAMESPACE,
-        plural: 'eventraises',
-        name: raise.metadata.name,
-        body: { ...raise, status: { observedGeneration: 1, phase: 'Dispatched', matched: 1, delivered: 1, failed: 0, startTime: now, completionTime: now } },
-      });
+      await api.replaceStatus(EVENT_RAISES, raise, { observedGeneration: 1, phase: 'Dispatched', matched: 1, delivered: 1, failed: 0, startTime: now, completionTime: now });
     }
   };
   await Promise.all(Array.from({ length: CEILING_CONCURRENCY }, worker));
@@ -340,6 +332,7 @@ await new Promise<void>((resolve, reject) =>
 const cp = await ControlPlane.start({ binDir: await buildBinaries(), log: () => {} });
 let sink: Sink | undefined;
 let operator: OperatorChild | undefined;
+let ceilingApi: ApiClient | undefined;
 let failed = false;
 try {
   const admin = cp.kubeConfig('admin');
@@ -351,6 +344,7 @@ try {
   sink = await startSink();
   operator = await startOperator(kubeconfig);
   const custom = admin.makeApiClient(CustomObjectsApi);
+  ceilingApi = new ApiClient(admin);
   const create = (plural: string, kind: string, metadata: object, spec: object) =>
     custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural, body: { apiVersion: `${GROUP}/${VERSION}`, kind, metadata, spec } });
   await create('subscribers', 'Subscriber', { name: 'sink' }, { event: 'E_PIKE_BLOCKED', socket: `xmlrpc:127.0.0.1:${sink.port}:block_ip` });
@@ -381,7 +375,7 @@ try {
     bursts.push(await relayBurst(sink, operator, memoryPath, EVENTS));
     latencies.push(await paced(sink, operator, memoryPath, PACED, bursts.at(-1)!.rate / 2));
     durable.push(await durableRun(sink, operator, durablePath, DURABLE));
-    ceilings.push(await ceiling(admin, DURABLE));
+    ceilings.push(await ceiling(ceilingApi!, DURABLE));
   }
 
   const mb = (b: number) => b / 1024 / 1024;
@@ -410,6 +404,7 @@ try {
   if (durable.some((d) => !Number.isFinite(d) || d <= 0)) failed = true;
 } finally {
   await operator?.stop();
+  await ceilingApi?.close();
   sink?.close();
   await cp.stop();
 }
