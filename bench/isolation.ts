@@ -42,7 +42,7 @@ try {
   const stuck = net.createServer((socket) => socket.on('error', () => {}).resume());
   await new Promise<void>((resolve) => stuck.listen(0, '127.0.0.1', resolve));
 
-  const parsed = parseCommandLine(['--namespace', NAMESPACE, '--sync-mode', '--http-port=0', '--response-timeout=60s', '--shutdown-grace=100ms'], {}, 'bench');
+  const parsed = parseCommandLine(['--namespace', NAMESPACE, '--sync-mode', '--http-port=0', '--relay-port=0', '--response-timeout=60s', '--shutdown-grace=100ms'], {}, 'bench');
   if (parsed.kind !== 'run') throw new Error(JSON.stringify(parsed));
   const operator = new Operator({ kubeConfig: admin, config: parsed.config, log: winston.createLogger({ silent: true }) });
   await operator.start();

@@ -84,7 +84,8 @@ try {
   } as KubernetesObject);
   const operatorKubeconfig = path.join(stateDir, 'operator.kubeconfig');
   controlPlane.writeKubeconfig(operatorKubeconfig, 'operator');
-  operator = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), '--http-port=0'], {
+  // Free ports: the demo server may take any; relays' sockets then name the loopback.
+  operator = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/main.ts'), '--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'], {
     env: { ...process.env, KUBECONFIG: operatorKubeconfig },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { DEFAULT_LEASE_DURATION_MS, DEFAULT_RENEW_DEADLINE_MS, DEFAULT_RETRY_PERIOD_MS, checkDurations } from './core/lease.js';
 import { parseDuration } from './core/duration.js';
 import { DELIVERY_LIMITS, type RetryPolicy } from './core/retry-policy.js';
+import { parseSocket } from './core/socket.js';
 import { MAX_TIMER_MS } from './core/timer.js';
 import { parseEgressRanges } from './core/egress-policy.js';
 
@@ -46,6 +47,12 @@ export interface OperatorConfig {
   secretTtlMs: number;
   /** Ranges that reopen a part of a denied one (the most specific range decides), in canonical CIDR form. */
   egressAllow: string[];
+  /** Port every replica serves the EventRelays on; 0 picks a free one. */
+  relayPort: number;
+  /** Host written into each EventRelay's status.socket: the relay Service's name. */
+  relayHost: string;
+  /** Bytes of events one relay holds at once in one replica (Memory mode). */
+  relayQueueBytes: number;
 }
 
 export type ParsedCommandLine =
@@ -88,6 +95,9 @@ const FLAGS = {
   'egress-allow': { env: 'EVENT_XMLRPC_EGRESS_ALLOW', type: 'list', help: 'CIDR range (or address) reopened inside a denied one: the most specific range decides, allow wins a tie; repeat for several (env: comma-separated)' },
   'secret-ttl': { env: 'EVENT_XMLRPC_SECRET_TTL', type: 'duration', help: 'how long a Secret of spec.tls or spec.auth is reused before it is read again: a rotated Secret is in use within this time (default 60s)' },
   'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
+  'relay-port': { env: 'EVENT_XMLRPC_RELAY_PORT', type: 'port', help: 'port every replica serves the EventRelays on; 0 picks a free one (default 8091)' },
+  'relay-host': { env: 'EVENT_XMLRPC_RELAY_HOST', type: 'string', help: 'host OpenSIPS reaches the relays at, written into each EventRelay status.socket (default event-xmlrpc-operator-relay.$POD_NAMESPACE.svc)' },
+  'relay-queue-bytes': { env: 'EVENT_XMLRPC_RELAY_QUEUE_BYTES', type: 'count', help: 'bytes of events one EventRelay holds at once in one replica, besides its spec.queueSize (default 33554432, 32 MiB)' },
 } as const;
 
 type FlagName = keyof typeof FLAGS;
@@ -190,14 +200,24 @@ export function parseCommandLine(
       secretTtlMs: duration(raw('secret-ttl'), 60_000, 'secret-ttl', 3_600_000),
       egressDeny: parseEgressRanges(list(raw('egress-deny')), 'egress-deny').map((r) => r.text),
       egressAllow: parseEgressRanges(list(raw('egress-allow')), 'egress-allow').map((r) => r.text),
+      relayPort: port(raw('relay-port'), 8091, 'relay-port'),
+      relayHost: (raw('relay-host') as string | undefined) ?? `event-xmlrpc-operator-relay.${env.POD_NAMESPACE || inClusterNamespace() || 'default'}.svc`,
+      relayQueueBytes: count(raw('relay-queue-bytes'), 32 * 1024 * 1024, 'relay-queue-bytes'),
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+    if (!isRelayHost(config.relayHost)) throw new Error(`--relay-host must be a DNS name or an IPv4 address, not "${config.relayHost}"`);
     const [leaseProblem] = checkDurations(config.leaseDurationMs, config.renewDeadlineMs, config.retryPeriodMs);
     if (leaseProblem) throw new Error(leaseProblem);
     return { kind: 'run', config };
   } catch (err) {
     return { kind: 'error', message: (err as Error).message };
   }
+}
+
+/** A host a socket can name and OpenSIPS can reach (it speaks IPv4 only): a DNS name or a dotted IPv4 address. */
+function isRelayHost(host: string): boolean {
+  const parsed = parseSocket(`xmlrpc:${host}:1:m`);
+  return parsed.ok && parsed.target.host === host && !host.startsWith('[');
 }
 
 function bool(value: string | string[] | undefined, fallback: boolean, name: string): boolean {

@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'winston';
-import { EVENT_RAISES, SUBSCRIBERS, type Resource } from './api/types.js';
+import { EVENT_RAISES, EVENT_RELAYS, SUBSCRIBERS, type Resource } from './api/types.js';
 import type { OperatorConfig } from './config.js';
 import { cachedRaise, cachedSubscriber } from './core/cache-transform.js';
 import type { SubscriberIndex } from './core/subscriber-index.js';
@@ -25,6 +25,7 @@ import { DeliveryObserver } from './observability/delivery-observer.js';
 import { ProbeServer } from './observability/http-server.js';
 import { Metrics } from './observability/metrics.js';
 import { LogMessage } from './log-messages.js';
+import { RelayController } from './relay/relay-controller.js';
 
 export interface OperatorDeps {
   kubeConfig: KubeConfig;
@@ -57,6 +58,7 @@ export class Operator {
   private readonly probes: ProbeServer;
   private readonly subscribers: SubscriberController;
   private readonly raises: RaiseController;
+  private readonly relays: RelayController;
   private readonly setups: ControllerSetup[];
   private readonly elector: LeaderElector | undefined;
   private ready = false;
@@ -69,6 +71,8 @@ export class Operator {
   private readonly stopping = new Promise<void>((resolve) => (this.stopRequested = resolve));
   /** The port /metrics, /healthz and /readyz listen on, once started. */
   httpPort = 0;
+  /** The port the EventRelays are served on, once started. */
+  relayPort = 0;
 
   constructor(private readonly deps: OperatorDeps) {
     const { config, log } = deps;
@@ -101,7 +105,18 @@ export class Operator {
     observer = new DeliveryObserver(this.metrics, this.recorder, this.subscribers.health, now);
     this.dispatcher = new Dispatcher(this.sender, config.perSubscriberConcurrency, (key, attempt) => observer.attempted(key, attempt));
     this.raises = new RaiseController({ ...shared, index: this.subscribers.index, dispatcher: this.dispatcher, credentials, observer, config });
-    this.setups = [this.subscribers, this.raises];
+    // EventRelays: served by every replica; their reconciler runs on the leader.
+    this.relays = new RelayController({
+      ...shared,
+      index: this.subscribers.index,
+      dispatcher: this.dispatcher,
+      credentials,
+      observer,
+      config,
+      registry: this.metrics.registry,
+      isReady: () => this.ready,
+    });
+    this.setups = [this.subscribers, this.raises, this.relays];
     this.metrics.leader.set(0);
     this.elector = config.leaderElect
       ? new LeaderElector({
@@ -142,9 +157,13 @@ export class Operator {
       throw new ClusterError(`cannot serve /metrics and the probes on port ${this.deps.config.httpPort} (--http-port): ${err.message}`);
     });
     try {
-      await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES]);
+      await this.api.checkCrds([SUBSCRIBERS, EVENT_RAISES, EVENT_RELAYS]);
       await this.denyApiServer();
+      this.relayPort = await this.relays.listen().catch((err: Error) => {
+        throw new ClusterError(`cannot serve the relays on port ${this.deps.config.relayPort} (--relay-port): ${err.message}`);
+      });
     } catch (err) {
+      await this.relays.close();
       await this.probes.close();
       await this.api.close();
       throw err;
@@ -162,6 +181,7 @@ export class Operator {
       syncMode: this.deps.config.syncMode,
       useStructParam: this.deps.config.useStructParam,
       httpPort: this.httpPort,
+      relayPort: this.relayPort,
       leaderElection: this.elector ? { identity: this.elector.identity, lease: this.elector.lock } : false,
       egress: this.egress.current.rules.map((r) => `${r.action} ${r.range.text} (${r.origin})`),
     });
@@ -199,6 +219,7 @@ export class Operator {
     const { log, config } = this.deps;
     this.ready = false;
     this.stopRequested();
+    const relaysDrained = this.relays.drain(config.shutdownGraceMs);
     if (this.leading) {
       const inFlight = this.raises.inFlight;
       const started = performance.now();
@@ -212,9 +233,12 @@ export class Operator {
       if (drained) log.info('stopping: raises in flight finished', fields);
       else log.warn('stopping: shutdown grace over with raises still in flight; they will be delivered again', fields);
     }
+    const relayed = await relaysDrained;
+    if (relayed.left > 0) log.warn('stopping: shutdown grace over with relayed events not delivered; they are lost', relayed);
     // Nothing is sent any more before the Lease goes to another instance.
     this.dispatcher.close();
     this.sender.close();
+    await this.relays.close();
     await Promise.all(this.setups.map((setup) => setup.controller.stop()));
     for (const setup of this.setups) for (const informer of setup.informers) informer.stop();
     await this.elector?.stopAndRelease();

@@ -72,6 +72,8 @@ export interface DeliverySpec {
     maxDelay?: string;
   };
   retryOnFaultCodes?: number[];
+  /** One request at a time, in the order the events arrived; a failing head is retried before anything else goes. */
+  ordered?: boolean;
 }
 
 export interface SubscriberStatus extends SubscriberHealth {
@@ -155,4 +157,5 @@ export interface DeliveryRecord {
 
 export const SUBSCRIBERS = { group: GROUP, version: VERSION, plural: 'subscribers', kind: 'Subscriber' } as const;
 export const EVENT_RAISES = { group: GROUP, version: VERSION, plural: 'eventraises', kind: 'EventRaise' } as const;
-export type Resource = typeof SUBSCRIBERS | typeof EVENT_RAISES;
+export const EVENT_RELAYS = { group: GROUP, version: VERSION, plural: 'eventrelays', kind: 'EventRelay' } as const;
+export type Resource = typeof SUBSCRIBERS | typeof EVENT_RAISES | typeof EVENT_RELAYS;

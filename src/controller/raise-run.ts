@@ -129,6 +129,7 @@ export class RaiseRun {
     const dispatch = this.deps.dispatcher.deliver({
       subscriberKey: `${subscriber.namespace}/${subscriber.name}`,
       retryAfterWrite: this.sync,
+      ordered: subscriber.delivery?.ordered === true,
       signal: this.abort.signal,
       onWaiting: (waiting) => this.onWaiting(waiting),
       prepare: () => {
@@ -140,9 +141,13 @@ export class RaiseRun {
     });
     const report = (result: DispatchResult) => {
       if (result.notSent !== undefined) return;
-      const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: sentTo.target.url, ...result };
-      if (result.outcome === 'Delivered') this.deps.log.debug('delivered', fields);
-      else this.deps.log.warn('delivery failed', fields);
+      const delivered = result.outcome === 'Delivered';
+      // winston formats a line before it filters it by level: at the event rates of a relay that costs.
+      if (!delivered || this.deps.log.isDebugEnabled()) {
+        const fields = { namespace, name: raiseName, subscriber: subscriber.name, url: sentTo.target.url, ...result };
+        if (delivered) this.deps.log.debug('delivered', fields);
+        else this.deps.log.warn('delivery failed', fields);
+      }
       this.deps.observer.delivered(sentTo, raise, result);
     };
     const settle = () => {

@@ -34,6 +34,12 @@ export interface DeliveryRequest {
   signal?: AbortSignal;
   /** Told when the delivery starts or stops waiting on its subscriber alone: for a request slot, or in a retry pause. */
   onWaiting?(waiting: boolean): void;
+  /**
+   * The subscriber takes one request at a time, in the order deliver() was
+   * called: the delivery holds the subscriber's only slot from its first
+   * attempt to its outcome, retry pauses included, so nothing overtakes it.
+   */
+  ordered?: boolean;
 }
 
 export interface DispatchResult extends AttemptResult {
@@ -93,36 +99,44 @@ export class Dispatcher {
     });
     const dropped = (reason: string) => end({ outcome: 'Failed', written: false, error: reason, notSent: reason });
 
-    const attempt = (): Promise<AttemptResult | { notSent: string }> => {
-      const waits = this.limiter.queued(subscriberKey) > 0 || this.limiter.busy(subscriberKey);
+    const limit = request.ordered ? 1 : this.perSubscriberConcurrency;
+    /** Runs `task` in one of the subscriber's request slots, once it has one. */
+    const inSlot = <T>(task: () => Promise<T>): Promise<T> => {
+      const waits = this.limiter.queued(subscriberKey) > 0 || this.limiter.busy(subscriberKey, limit);
       if (waits) request.onWaiting?.(true);
       return this.limiter.run(
         subscriberKey,
-        async () => {
+        () => {
           if (waits) request.onWaiting?.(false);
-          const reason = stopped();
-          if (reason) return { notSent: reason };
-          const prepared = await request.prepare();
-          if ('notSent' in prepared) return prepared;
-          // Preparing may have waited on a Secret read: the raise may be gone by now.
-          const late = stopped();
-          if (late) return { notSent: late };
-          attempts++;
-          if (prepared.refused) {
-            const { error, reason: why } = prepared.refused;
-            const refused: AttemptResult = { outcome: 'Failed', written: false, error, durationMs: 0 };
-            if (why) refused.reason = why;
-            return { ...refused, policy: prepared.delivery.policy };
-          }
-          const sent = this.sender.send(prepared.target, prepared.body, prepared.delivery.responseTimeoutMs, prepared.connection);
-          void sent.written.then((w) => w && markWritten(true));
-          return sent.result.then((result) => ({ ...result, policy: prepared.delivery.policy }));
+          return task();
         },
         signal,
+        limit,
       );
     };
+    const send = async (): Promise<(AttemptResult & { policy: DeliveryPolicy['policy'] }) | { notSent: string }> => {
+      const reason = stopped();
+      if (reason) return { notSent: reason };
+      const prepared = await request.prepare();
+      if ('notSent' in prepared) return prepared;
+      // Preparing may have waited on a Secret read: the raise may be gone by now.
+      const late = stopped();
+      if (late) return { notSent: late };
+      attempts++;
+      if (prepared.refused) {
+        const { error, reason: why } = prepared.refused;
+        const refused: AttemptResult = { outcome: 'Failed', written: false, error, durationMs: 0 };
+        if (why) refused.reason = why;
+        return { ...refused, policy: prepared.delivery.policy };
+      }
+      const sent = this.sender.send(prepared.target, prepared.body, prepared.delivery.responseTimeoutMs, prepared.connection);
+      void sent.written.then((w) => w && markWritten(true));
+      return sent.result.then((result) => ({ ...result, policy: prepared.delivery.policy }));
+    };
+    // Unordered, each attempt takes a slot of its own; ordered, one slot holds them all.
+    const attempt = request.ordered ? send : () => inSlot(send);
 
-    const result = (async (): Promise<DispatchResult> => {
+    const attemptAll = async (): Promise<DispatchResult> => {
       try {
         for (;;) {
           const outcome = await attempt();
@@ -142,10 +156,11 @@ export class Dispatcher {
       } catch (err) {
         if (err instanceof NotStartedError) return dropped(stopped() ?? CANCELLED);
         return end({ outcome: 'Failed', written: false, error: String(err) });
-      } finally {
-        markWritten(false); // no-op when an attempt was written
       }
-    })();
+    };
+    const result = (request.ordered ? inSlot(attemptAll) : attemptAll())
+      .catch((err: unknown) => (err instanceof NotStartedError ? dropped(stopped() ?? CANCELLED) : end({ outcome: 'Failed', written: false, error: String(err) })))
+      .finally(() => markWritten(false)); // no-op when an attempt was written
     return { written, result };
   }
 

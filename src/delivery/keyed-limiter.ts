@@ -4,9 +4,10 @@ export class NotStartedError extends Error {
 }
 
 /**
- * At most `limit` tasks at once per key; further tasks for that key wait their
- * turn in order, and other keys are never held up by them. A waiting task
- * whose signal aborts leaves the line without running.
+ * At most `limit` tasks at once per key (a task may ask for a lower one: 1
+ * runs it alone); further tasks for that key wait their turn in order, and
+ * other keys are never held up by them. A waiting task whose signal aborts
+ * leaves the line without running.
  */
 export class KeyedLimiter {
   private readonly active = new Map<string, number>();
@@ -14,8 +15,8 @@ export class KeyedLimiter {
 
   constructor(private readonly limit: number) {}
 
-  async run<T>(key: string, task: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(key, signal);
+  async run<T>(key: string, task: () => Promise<T>, signal?: AbortSignal, limit = this.limit): Promise<T> {
+    await this.acquire(key, signal, limit);
     try {
       return await task();
     } finally {
@@ -24,8 +25,8 @@ export class KeyedLimiter {
   }
 
   /** True when a task of `key` started now would have to wait for a slot. */
-  busy(key: string): boolean {
-    return (this.active.get(key) ?? 0) >= this.limit;
+  busy(key: string, limit = this.limit): boolean {
+    return (this.active.get(key) ?? 0) >= limit;
   }
 
   /** Tasks of `key` waiting for a slot. */
@@ -33,10 +34,10 @@ export class KeyedLimiter {
     return this.waiting.get(key)?.size ?? 0;
   }
 
-  private acquire(key: string, signal: AbortSignal | undefined): Promise<void> {
+  private acquire(key: string, signal: AbortSignal | undefined, limit: number): Promise<void> {
     if (signal?.aborted) return Promise.reject(new NotStartedError('cancelled before it started'));
     const active = this.active.get(key) ?? 0;
-    if (active < this.limit) {
+    if (active < limit && this.queued(key) === 0) {
       this.active.set(key, active + 1);
       return Promise.resolve();
     }

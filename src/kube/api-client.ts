@@ -81,6 +81,11 @@ export class ApiClient {
   }
 
   /** PUT on the status subresource; the object's resourceVersion makes a stale write fail with 409. */
+  /** POST of a new object into its namespace. */
+  create<T extends KubeObject>(resource: Resource, obj: T): Promise<T> {
+    return this.kubeConfig.request('POST', collectionPath(resource, obj.metadata!.namespace!), obj);
+  }
+
   async replaceStatus<T extends KubeObject & { status?: unknown }>(resource: Resource, obj: T, status: T['status']): Promise<T> {
     return this.kubeConfig.request('PUT', `${objectPath(resource, obj.metadata!.namespace!, obj.metadata!.name!)}/status`, { ...obj, status });
   }

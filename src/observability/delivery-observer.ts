@@ -41,7 +41,7 @@ export class DeliveryObserver {
         reference(SUBSCRIBERS, subscriber.namespace, subscriber.name, subscriber.uid),
         EventReason.DeliveryFailed,
         'Deliver',
-        `${raise.spec.event} from EventRaise ${raise.metadata.name} to ${subscriber.target.url}: ${why}`,
+        `${raise.spec.event} from ${raise.kind ?? 'EventRaise'} ${raise.metadata.name} to ${subscriber.target.url}: ${why}`,
       );
     }
   }

@@ -44,10 +44,10 @@ const IDENTITY_KINDS = new Set(['Namespace', 'ServiceAccount', 'ClusterRole', 'C
 
 /** The operator's rights: the contract of deploy/cluster-role.yaml and of each watched namespace's Role. */
 const OPERATOR_RULES = [
-  { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers', 'eventraises'], verbs: ['get', 'list', 'watch'] },
-  { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers/status', 'eventraises/status'], verbs: ['update'] },
-  // spec.ttlSecondsAfterFinished
-  { apiGroups: ['eventxmlrpc.io'], resources: ['eventraises'], verbs: ['delete'] },
+  { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers', 'eventraises', 'eventrelays'], verbs: ['get', 'list', 'watch'] },
+  { apiGroups: ['eventxmlrpc.io'], resources: ['subscribers/status', 'eventraises/status', 'eventrelays/status'], verbs: ['update'] },
+  // create: a Durable EventRelay's raises; delete: spec.ttlSecondsAfterFinished
+  { apiGroups: ['eventxmlrpc.io'], resources: ['eventraises'], verbs: ['create', 'delete'] },
   { apiGroups: ['events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
 ];
 const LEASE_RULES = [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['get', 'create', 'update'] }];
@@ -81,9 +81,9 @@ function operatorFor(kubeConfig: KubeConfig, argv: string[], podNamespace: strin
   return new Operator({ kubeConfig, config: parsed.config, log: quietLog() });
 }
 
-/** The Deployment's own args, with its fixed port swapped for a free one (tests run side by side). */
+/** The Deployment's own args, with its fixed ports swapped for free ones (tests run side by side). */
 function argsForTest(objects: KubernetesObject[], extra: string[]): string[] {
-  return [...(container(objects).args ?? []).filter((a) => !a.startsWith('--http-port')), '--http-port=0', ...extra];
+  return [...(container(objects).args ?? []).filter((a) => !/^--(http|relay)-port/.test(a)), '--http-port=0', '--relay-port=0', ...extra];
 }
 
 async function probe(operator: Operator, what: '/healthz' | '/readyz'): Promise<number> {
@@ -132,6 +132,7 @@ describe('deploy/ manifests', () => {
     const kinds = (objects: KubernetesObject[]) => objects.map((o) => `${o.kind} ${o.metadata?.namespace ?? '-'}/${o.metadata?.name}`).sort();
     const shared = [
       'CustomResourceDefinition -/eventraises.eventxmlrpc.io',
+      'CustomResourceDefinition -/eventrelays.eventxmlrpc.io',
       'CustomResourceDefinition -/subscribers.eventxmlrpc.io',
       `Deployment ${SYSTEM_NS}/${SA}`,
       `Namespace -/${SYSTEM_NS}`,
@@ -139,6 +140,7 @@ describe('deploy/ manifests', () => {
       `Role ${SYSTEM_NS}/${SA}-leader-election`,
       `RoleBinding ${SYSTEM_NS}/${SA}-leader-election`,
       `Service ${SYSTEM_NS}/${SA}-metrics`,
+      `Service ${SYSTEM_NS}/${SA}-relay`,
       `ServiceAccount ${SYSTEM_NS}/${SA}`,
     ];
     assert.deepEqual(kinds(base), [...shared, `ClusterRole -/${SA}`, `ClusterRoleBinding -/${SA}`].sort());
@@ -179,6 +181,8 @@ describe('deploy/ manifests', () => {
       assert.equal(parsed.kind, 'run', `the manifest's args: ${JSON.stringify(parsed)}`);
       if (parsed.kind === 'run') {
         assert.equal(parsed.config.httpPort, 8080);
+        assert.equal(parsed.config.relayPort, 8091);
+        assert.equal(parsed.config.relayHost, `${SA}-relay.${SYSTEM_NS}.svc`, 'status.socket names the relay Service');
         assert.equal(parsed.config.leaderElect, true);
         assert.equal(parsed.config.leaderElectionNamespace, SYSTEM_NS, 'the Lease is where the leader-election Role is');
       }
@@ -204,7 +208,10 @@ describe('deploy/ manifests', () => {
     const defaults = parseCommandLine([], {}, 'test');
     assert.ok(defaults.kind === 'run' && pod.terminationGracePeriodSeconds! * 1000 > defaults.config.shutdownGraceMs, 'the kubelet waits longer than --shutdown-grace');
     assert.equal(c.image, `${IMAGE}:0.1.0`);
-    assert.deepEqual(plain(c.ports), [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    assert.deepEqual(plain(c.ports), [
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'relay', containerPort: 8091, protocol: 'TCP' },
+    ]);
     assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/healthz', 'http']);
     assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', 'http']);
     assert.deepEqual(plain(c.resources), { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '512Mi' } });
@@ -235,14 +242,19 @@ describe('deploy/ manifests', () => {
     assert.deepEqual(plain(service.spec?.selector), deployment.spec!.selector.matchLabels);
     assert.equal(service.metadata?.annotations?.['prometheus.io/scrape'], 'true');
     assert.equal(service.metadata?.annotations?.['prometheus.io/port'], '8080');
+    // Every replica serves the relays; one OpenSIPS stays on one replica (ordered delivery).
+    const relay = find<V1Service>(base, 'Service', `${SA}-relay`);
+    assert.deepEqual(plain(relay.spec?.ports), [{ name: 'relay', port: 8091, targetPort: 'relay', protocol: 'TCP' }]);
+    assert.deepEqual(plain(relay.spec?.selector), deployment.spec!.selector.matchLabels);
+    assert.equal(relay.spec?.sessionAffinity, 'ClientIP');
   });
 
-  it('the NetworkPolicy: ingress only to the http port; egress DNS and TCP outside the ranges the operator denies by default', () => {
+  it('the NetworkPolicy: ingress only to the http and relay ports; egress DNS and TCP outside the ranges the operator denies by default', () => {
     const policy = find<V1NetworkPolicy>(base, 'NetworkPolicy', SA) as V1NetworkPolicy & { spec: NonNullable<V1NetworkPolicy['spec']> };
     const deployment = find<V1Deployment>(base, 'Deployment', SA);
     assert.deepEqual(plain(policy.spec.podSelector?.matchLabels), deployment.spec!.template.metadata!.labels);
     assert.deepEqual(policy.spec.policyTypes, ['Ingress', 'Egress']);
-    assert.deepEqual(plain(policy.spec.ingress), [{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
+    assert.deepEqual(plain(policy.spec.ingress), [{ ports: [{ port: 'http', protocol: 'TCP' }] }, { ports: [{ port: 'relay', protocol: 'TCP' }] }]);
     const [dns, tcp, ...others] = policy.spec.egress ?? [];
     assert.equal(others.length, 0);
     assert.deepEqual(plain(dns), { ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] });

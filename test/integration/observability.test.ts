@@ -125,7 +125,7 @@ describe('observability', () => {
     const core = testCluster().admin.makeApiClient(CoreV1Api);
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'nobody' } } });
     const { status } = await core.createNamespacedServiceAccountToken({ namespace, name: 'nobody', body: { spec: { audiences: [] } } });
-    const parsed = parseCommandLine(['--http-port=0'], {}, 'test');
+    const parsed = parseCommandLine(['--http-port=0', '--relay-port=0'], {}, 'test');
     assert.equal(parsed.kind, 'run');
     if (parsed.kind !== 'run') return;
     const log = winston.createLogger({ level: 'error', silent: true, transports: [new winston.transports.Console()] });

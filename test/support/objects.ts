@@ -45,7 +45,7 @@ export function raiseNamed(
   return raiseEvent(namespace, { ...spec, params: [...raiseParams(name), ...(spec.params ?? [])] }, name);
 }
 
-export async function getObject<T>(namespace: string, plural: 'subscribers' | 'eventraises', name: string): Promise<T> {
+export async function getObject<T>(namespace: string, plural: 'subscribers' | 'eventraises' | 'eventrelays', name: string): Promise<T> {
   return api().getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural, name });
 }
 

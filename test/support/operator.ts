@@ -17,6 +17,9 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
 const LEADER_ELECTION_ROLE = `${ROOT}deploy/base/leader-election-role.yaml`;
 
+/** Test files run side by side: every operator takes free ports, and its relays' sockets name the loopback. */
+export const FREE_PORTS = ['--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'];
+
 let granted: Promise<void> | undefined;
 
 /** Binds deploy/'s ClusterRole to the operator's test user, once per run (idempotent). */
@@ -81,7 +84,7 @@ async function waitUntilAllowed(kc: KubeConfig): Promise<void> {
 export async function startOperator(namespace: string | string[], flags: string[] = [], deps: Partial<Pick<OperatorDeps, 'lookup' | 'log' | 'kubeConfig'>> = {}): Promise<Operator> {
   await grantOperatorRbac();
   const watched = (Array.isArray(namespace) ? namespace : [namespace]).flatMap((ns) => ['--namespace', ns]);
-  const parsed = parseCommandLine([...watched, '--http-port=0', ...flags], {}, 'test');
+  const parsed = parseCommandLine([...watched, ...FREE_PORTS, ...flags], {}, 'test');
   if (parsed.kind !== 'run') throw new Error(`bad operator flags: ${JSON.stringify(parsed)}`);
   const log = winston.createLogger({ level: 'error', transports: [new winston.transports.Console({ stderrLevels: ['error'] })] });
   const operator = new Operator({ kubeConfig: testCluster().operator, config: parsed.config, log, ...deps });
@@ -102,7 +105,7 @@ export interface OperatorProcess {
 export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   await grantOperatorRbac();
   const kubeconfig = await writeKubeconfigFile('operator');
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, '--http-port=0', ...args], {
+  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, ...FREE_PORTS, ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

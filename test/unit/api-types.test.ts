@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { loadAllYaml, type V1CustomResourceDefinition, type V1JSONSchemaProps } from '@kubernetes/client-node';
+import type { EventRelay, RelayMode } from '../../src/api/relay-types.js';
 import { API_VERSION, VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
 import { DELIVERY_LIMITS } from '../../src/core/retry-policy.js';
 
@@ -159,6 +160,7 @@ const subscriber = {
       timeoutSeconds: 5,
       retry: { limit: 3, backoff: 'exponential', initialDelay: '500ms', maxDelay: '30s' },
       retryOnFaultCodes: [-32000],
+      ordered: true,
     },
     expire: 3600,
     // Not every combination admission accepts (insecureSkipVerify goes with no CA): every field, for the walk.
@@ -228,12 +230,34 @@ const eventRaise = {
   },
 } satisfies EventRaise;
 
+const eventRelay = {
+  apiVersion: API_VERSION,
+  kind: 'EventRelay',
+  metadata: { name: 'opensips', namespace: 'voip', generation: 1 },
+  spec: { events: ['E_PIKE_BLOCKED', 'E_DLG_STATE_CHANGED'], mode: 'Durable', queueSize: 20000, syncMode: true, ttlSecondsAfterFinished: 300 },
+  status: {
+    observedGeneration: 1,
+    conditions: [{ ...condition, reason: 'Serving', observedGeneration: 1 }],
+    path: '/relay/voip/opensips/m5nmZZtVNNnLAJMCe5N74oglX3ClVQqK',
+    socket: 'xmlrpc:event-xmlrpc-operator-relay.event-xmlrpc-system.svc:8091/relay/voip/opensips/m5nmZZtVNNnLAJMCe5N74oglX3ClVQqK:relay',
+    received: 12,
+    accepted: 9,
+    refused: 2,
+    dropped: 1,
+    delivered: 18,
+    failed: 0,
+    lastEventTime: '2026-01-02T03:04:05Z',
+  },
+} satisfies EventRelay;
+
 // `satisfies` type-checks the literals against the TS types (excess keys included) while keeping
 // their own key sets, so the compiler can tell whether they leave any declared field out.
 assertNoneMissing<Exclude<Paths<Omit<Subscriber, 'metadata'>>, Paths<Omit<typeof subscriber, 'metadata'>>>>();
 assertNoneMissing<Exclude<Paths<Omit<EventRaise, 'metadata'>>, Paths<Omit<typeof eventRaise, 'metadata'>>>>();
+assertNoneMissing<Exclude<Paths<Omit<EventRelay, 'metadata'>>, Paths<Omit<typeof eventRelay, 'metadata'>>>>();
 
-const kinds: Array<{ kind: string; file: string; example: Subscriber | EventRaise; enums: string[] }> = [
+const kinds: Array<{ kind: string; file: string; example: Subscriber | EventRaise | EventRelay; enums: string[] }> = [
+  { kind: 'EventRelay', file: 'eventrelays.eventxmlrpc.io.yaml', example: eventRelay, enums: ['spec.mode', 'status.conditions[].status'] },
   { kind: 'Subscriber', file: 'subscribers.eventxmlrpc.io.yaml', example: subscriber, enums: ['spec.delivery.retry.backoff', 'status.conditions[].status'] },
   {
     kind: 'EventRaise',
@@ -290,9 +314,12 @@ describe('src/api/types.ts follows the CRD schemas', () => {
     };
     assert.deepEqual(Object.keys(phases).sort(), [...(enumOf(status?.phase) ?? [])].sort());
     assert.deepEqual(Object.keys(outcomes).sort(), [...(enumOf(itemsOf(status?.deliveries)?.properties?.outcome) ?? [])].sort());
+    const modes: Record<RelayMode, true> = { Memory: true, Durable: true };
+    assert.deepEqual(Object.keys(modes).sort(), [...(enumOf(schemaOf('eventrelays.eventxmlrpc.io.yaml', 'EventRelay').properties?.spec?.properties?.mode) ?? [])].sort());
     for (const [file, kind] of [
       ['eventraises.eventxmlrpc.io.yaml', 'EventRaise'],
       ['subscribers.eventxmlrpc.io.yaml', 'Subscriber'],
+      ['eventrelays.eventxmlrpc.io.yaml', 'EventRelay'],
     ] as const) {
       const enumValues = enumOf(itemsOf(schemaOf(file, kind).properties?.status?.properties?.conditions)?.properties?.status);
       assert.deepEqual(Object.keys(conditionStatuses).sort(), [...(enumValues ?? [])].sort(), kind);

@@ -46,6 +46,9 @@ describe('parseCommandLine', () => {
       secretTtlMs: 60_000,
       egressDeny: [],
       egressAllow: [],
+      relayPort: 8091,
+      relayHost: 'event-xmlrpc-operator-relay.default.svc',
+      relayQueueBytes: 33_554_432,
     });
   });
 
@@ -77,6 +80,9 @@ describe('parseCommandLine', () => {
         '--retry-backoff=linear',
         '--retry-initial-delay=2s',
         '--retry-max-delay=1m',
+        '--relay-port=9191',
+        '--relay-host=relay.voip.example',
+        '--relay-queue-bytes=1000',
       ]),
       {
         syncMode: true,
@@ -104,6 +110,9 @@ describe('parseCommandLine', () => {
         secretTtlMs: 60_000,
         egressDeny: [],
         egressAllow: [],
+        relayPort: 9191,
+        relayHost: 'relay.voip.example',
+        relayQueueBytes: 1000,
       },
     );
   });
@@ -141,6 +150,9 @@ describe('parseCommandLine', () => {
         EVENT_XMLRPC_RETRY_BACKOFF: 'linear',
         EVENT_XMLRPC_RETRY_INITIAL_DELAY: '100ms',
         EVENT_XMLRPC_RETRY_MAX_DELAY: '5s',
+        EVENT_XMLRPC_RELAY_PORT: '0',
+        EVENT_XMLRPC_RELAY_HOST: '10.0.0.9',
+        EVENT_XMLRPC_RELAY_QUEUE_BYTES: '2048',
       }),
       {
         syncMode: true,
@@ -168,6 +180,9 @@ describe('parseCommandLine', () => {
         secretTtlMs: 60_000,
         egressDeny: [],
         egressAllow: [],
+        relayPort: 0,
+        relayHost: '10.0.0.9',
+        relayQueueBytes: 2048,
       },
     );
   });
@@ -260,10 +275,24 @@ describe('parseCommandLine', () => {
         secretTtlMs: 60_000,
         egressDeny: [],
         egressAllow: [],
+        relayPort: 8091,
+        relayHost: 'event-xmlrpc-operator-relay.default.svc',
+        relayQueueBytes: 33_554_432,
       },
     );
     // A flag that is not given leaves its variable in force.
     assert.equal(config(['--workers=1'], env).perSubscriberConcurrency, 5);
+  });
+
+  describe('--relay-host', () => {
+    it("defaults to the relay Service in the pod's namespace", () => {
+      assert.equal(config([], { POD_NAMESPACE: 'ops' }).relayHost, 'event-xmlrpc-operator-relay.ops.svc');
+    });
+    it('must be a host a socket can name', () => {
+      for (const bad of ['', 'a b', 'relay:80', 'http://relay', '[::1']) {
+        assert.match(error([`--relay-host=${bad}`]), /--relay-host must be a DNS name or an IPv4 address/, bad);
+      }
+    });
   });
 
   describe('--sync-mode', () => {
