@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import type { EventRaise } from '../../src/api/types.js';
 import { renderRequest } from '../../src/core/http-request.js';
 import { encodeMethodCall } from '../../src/core/method-call.js';
@@ -15,6 +15,7 @@ import { parseSocket } from '../../src/core/socket.js';
 import { VERSION } from '../../src/version.js';
 import { kubeconfigYaml } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster, writeKubeconfigFile } from '../support/cluster.js';
+import { serviceAccountToken } from '../support/deploy.js';
 import { createSubscriber, getObject, listRaises, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
 import { refusedPort } from '../support/tcp-peers.js';
@@ -223,13 +224,17 @@ describe('event-xmlrpc raise: cluster errors say what happened and what to do', 
 
   it('a user RBAC does not let create raises: who, what, where, and how to check', async () => {
     const namespace = await newNamespace('cli-forbidden');
-    // The operator's own user reads raises but may not create them.
-    const run = await cli(['raise', 'E_X', '-n', namespace], { KUBECONFIG: await writeKubeconfigFile('operator') });
+    // A ServiceAccount that RBAC grants nothing.
+    const admin = testCluster().admin;
+    await admin.makeApiClient(CoreV1Api).createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'reader' } } });
+    const token = await serviceAccountToken(admin, namespace, 'reader');
+    const run = await cli(['raise', 'E_X', '-n', namespace], { KUBECONFIG: await writeKubeconfigFile({ name: 'reader', token }) });
     assertOneLineError(run, 1, /./);
+    const user = `system:serviceaccount:${namespace}:reader`;
     assert.equal(
       run.stderr,
-      `event-xmlrpc: the Kubernetes API at ${testCluster().info.server} refused user "event-xmlrpc-operator": eventraises.eventxmlrpc.io is forbidden: ` +
-        `User "event-xmlrpc-operator" cannot create resource "eventraises" in API group "eventxmlrpc.io" in the namespace "${namespace}"; ` +
+      `event-xmlrpc: the Kubernetes API at ${testCluster().info.server} refused user "reader": eventraises.eventxmlrpc.io is forbidden: ` +
+        `User "${user}" cannot create resource "eventraises" in API group "eventxmlrpc.io" in the namespace "${namespace}"; ` +
         `a cluster admin can grant it with RBAC (check: kubectl auth can-i create eventraises.eventxmlrpc.io -n ${namespace})\n`,
     );
     assert.deepEqual(await listRaises(namespace), []);

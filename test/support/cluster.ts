@@ -56,14 +56,16 @@ export async function newNamespace(prefix: string): Promise<string> {
   return name;
 }
 
-/** Writes a kubeconfig for `user` to a fresh temp file and returns its path. */
-export async function writeKubeconfigFile(user: 'admin' | 'operator'): Promise<string> {
+/** Writes a kubeconfig for `user` (the run's two, or any token) to a fresh temp file and returns its path. */
+export async function writeKubeconfigFile(user: 'admin' | 'operator' | { name: string; token: string }): Promise<string> {
   const { info } = testCluster();
   const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'event-xmlrpc-kubeconfig-')), 'kubeconfig');
   const identity =
-    user === 'admin'
-      ? { name: 'admin', token: info.adminToken }
-      : { name: 'event-xmlrpc-operator', token: info.operatorToken };
+    typeof user === 'object'
+      ? user
+      : user === 'admin'
+        ? { name: 'admin', token: info.adminToken }
+        : { name: 'event-xmlrpc-operator', token: info.operatorToken };
   await writeFile(file, kubeconfigYaml(info, identity), { mode: 0o600 });
   return file;
 }
