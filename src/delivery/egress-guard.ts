@@ -14,7 +14,7 @@ export type LookupAll = (host: string, family?: number) => Promise<ResolvedAddre
 export const systemLookup: LookupAll = (host, family) =>
   dns.promises.lookup(host, { all: true, family: family === 4 || family === 6 ? family : 0, hints: dns.ADDRCONFIG });
 
-/** The error code of a connection the egress policy refused; got's RequestError keeps it. */
+/** The error code of a connection the egress policy refused; the request's error carries it. */
 export const EGRESS_DENIED_CODE = 'EGRESS_DENIED';
 
 export class EgressDeniedError extends Error {

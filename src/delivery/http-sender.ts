@@ -1,7 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
 import type net from 'node:net';
-import got, { RequestError, TimeoutError, type Got } from 'got';
 import { DeliveryReason } from '../api/conditions.js';
 import { EgressPolicy } from '../core/egress-policy.js';
 import { requestHeaders, type HeaderLines } from '../core/http-request.js';
@@ -13,8 +12,6 @@ import { EGRESS_DENIED_CODE, EgressGuard } from './egress-guard.js';
 
 /** Status line and headers of a response, at most; Node's default, set per request so no global option raises it. */
 export const MAX_RESPONSE_HEADER_BYTES = 16 * 1024;
-/** Prepared got instances kept, one per distinct response timeout. */
-const MAX_CLIENTS = 64;
 
 export interface SenderOptions {
   userAgent: string;
@@ -71,109 +68,112 @@ type Attempt = Omit<DeliveryResult, 'durationMs' | 'written'>;
 
 /**
  * One XML-RPC POST per call on a fresh connection (`Connection: close`, as
- * OpenSIPS). Nothing the server sends is trusted: the headers are bounded by
- * MAX_RESPONSE_HEADER_BYTES, the body is streamed and read up to
- * `maxResponseBytes`, then the connection is dropped, and every string in the
- * result is cut to MAX_TEXT.
+ * OpenSIPS), made with node:http directly: got cost about twice the CPU of a
+ * bare `http.request` per delivery (its options, stream and hook machinery
+ * run per request), and `npm run bench` prints that cost beside this sender.
+ *
+ * Nothing the server sends is trusted: the headers are bounded by
+ * MAX_RESPONSE_HEADER_BYTES, the body is read up to `maxResponseBytes`, then
+ * the connection is dropped, and every string in the result is cut to
+ * MAX_TEXT. One timer per attempt bounds each phase: resolving and connecting
+ * (TLS handshake included) by the connect timeout, then the upload, the wait
+ * for the response head and the reading of the body by the response timeout
+ * each.
  */
 export class HttpSender {
   private readonly egress: EgressGuard;
   private readonly httpAgent: http.Agent;
   private readonly httpsAgent: https.Agent;
 
-  /** got with every option that is the same for all requests, normalized once (per response timeout). */
-  private readonly clients = new Map<number, Got>();
-  private readonly base: Got;
-
   constructor(private readonly options: SenderOptions) {
     this.egress = options.egress ?? new EgressGuard(EgressPolicy.fromFlags([], []));
     const watch = (socket: net.Socket, opts: { host?: string | null }) => this.egress.watch(socket, opts.host ?? '');
     this.httpAgent = new GuardedHttpAgent(watch);
     this.httpsAgent = new GuardedHttpsAgent(watch);
-    this.base = got.extend({
-      maxHeaderSize: MAX_RESPONSE_HEADER_BYTES,
-      retry: { limit: 0 },
-      throwHttpErrors: false,
-      followRedirect: false,
-      decompress: false,
-    });
-  }
-
-  /**
-   * The prepared instance for a response timeout: a request then only adds
-   * its URL, body and request function. Timeouts come from the flags and from
-   * each Subscriber's spec, so there are few; past MAX_CLIENTS the oldest goes.
-   */
-  private client(responseTimeoutMs: number): Got {
-    let client = this.clients.get(responseTimeoutMs);
-    if (!client) {
-      if (this.clients.size >= MAX_CLIENTS) this.clients.delete(this.clients.keys().next().value!);
-      client = this.base.extend({
-        timeout: { connect: clampTimerMs(this.options.connectTimeoutMs), response: responseTimeoutMs, read: responseTimeoutMs },
-      });
-      this.clients.set(responseTimeoutMs, client);
-    }
-    return client;
   }
 
   /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
   send(target: DeliveryTarget, body: string, responseTimeoutMs = this.options.responseTimeoutMs, connection: ConnectionSettings = {}): Delivery {
     const started = performance.now();
-    let markWritten!: (written: boolean) => void;
-    const written = new Promise<boolean>((resolve) => (markWritten = resolve));
     const elapsed = () => Math.round(performance.now() - started);
     const timeoutMs = clampTimerMs(responseTimeoutMs);
+    const connectTimeoutMs = clampTimerMs(this.options.connectTimeoutMs);
     const { maxResponseBytes } = this.options;
-    const url = new URL(target.url);
-    if (connection.tls) url.protocol = 'https:';
+    const hostname = target.host.startsWith('[') ? target.host.slice(1, -1) : target.host;
+    const address = `${target.host}:${target.port}`;
 
     // net calls no lookup for an IP literal: the policy judges it here, before any socket exists.
-    const deniedLiteral = this.egress.checkLiteral(url.hostname);
+    const deniedLiteral = this.egress.checkLiteral(hostname);
     if (deniedLiteral) {
-      markWritten(false);
-      return { written, result: Promise.resolve({ outcome: 'Failed', written: false, error: truncate(deniedLiteral.message), reason: DeliveryReason.EgressDenied, durationMs: elapsed() }) };
+      return {
+        written: Promise.resolve(false),
+        result: Promise.resolve({ outcome: 'Failed', written: false, error: truncate(deniedLiteral.message), reason: DeliveryReason.EgressDenied, durationMs: elapsed() }),
+      };
     }
 
-    // got would lower-case header names and order them its own way: the request
-    // function sends exactly the headers of the core, in their order, then the subscriber's.
-    const lines = [...requestHeaders(target, this.options.userAgent, body), ...(connection.headers ?? [])];
-    const headers = Object.fromEntries(lines);
+    // Exactly the headers of the core, in their order and spelling, then the subscriber's.
+    const headers = [...requestHeaders(target, this.options.userAgent, body), ...(connection.headers ?? [])].flat();
+    const common = { host: hostname, port: target.port, path: target.path, method: 'POST', headers, lookup: this.egress.lookup, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES };
     const tls = connection.tls;
-    const secure = tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized } : {};
-    // The stream form hands the body over chunk by chunk instead of buffering all of it.
-    const stream = this.client(timeoutMs).stream.post(url, {
-      body,
-      request: (u, opts, callback) =>
-        tls
-          ? https.request(u, { ...opts, ...secure, headers, agent: this.httpsAgent, lookup: this.egress.lookup }, callback)
-          : http.request(u, { ...opts, headers, agent: this.httpAgent, lookup: this.egress.lookup }, callback),
-    });
-    stream.on('request', (req: http.ClientRequest) => {
-      req.once('finish', () => markWritten(true));
-      req.once('close', () => markWritten(false));
-    });
+    const request = tls
+      ? https.request({ ...common, agent: this.httpsAgent, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.servername ? { servername: tls.servername } : {}) })
+      : http.request({ ...common, agent: this.httpAgent });
 
-    const attempt = new Promise<Attempt>((resolve) => {
+    let isWritten: boolean | undefined;
+    let markWritten!: (written: boolean) => void;
+    const written = new Promise<boolean>((resolve) => (markWritten = resolve));
+    const setWritten = (value: boolean) => {
+      if (isWritten !== undefined) return;
+      isWritten = value;
+      markWritten(value);
+    };
+
+    const result = new Promise<DeliveryResult>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
       let settled = false;
-      const settle = (result: Attempt) => {
+      let answered = false;
+      const settle = (attempt: Attempt) => {
         if (settled) return;
         settled = true;
-        resolve(result);
+        clearTimeout(timer);
+        setWritten(false);
+        resolve({ ...attempt, written: isWritten!, durationMs: elapsed() });
+        // Nothing more is read: the connection goes (a no-op once the response ended).
+        request.destroy();
       };
-      const stop = (verdict: ResponseVerdict) => {
-        settle(verdict);
-        stream.destroy();
+      const fail = (error: string, reason?: DeliveryReason) => settle(reason ? { outcome: 'Failed', error: truncate(error), reason } : { outcome: 'Failed', error: truncate(error) });
+      const phase = (ms: number, error: string) => {
+        clearTimeout(timer);
+        timer = setTimeout(() => fail(error), ms);
       };
-      stream.once('error', (err: unknown) => {
-        markWritten(false);
-        const { error, reason } = describe(err, url.host, this.options.connectTimeoutMs, timeoutMs);
-        settle(reason ? { outcome: 'Failed', error: truncate(error), reason } : { outcome: 'Failed', error: truncate(error) });
+
+      phase(connectTimeoutMs, `connect timed out after ${this.options.connectTimeoutMs}ms`);
+      const noResponse = `no response within ${timeoutMs}ms`;
+      request.once('socket', (socket: net.Socket) => {
+        const connected = () => phase(timeoutMs, noResponse);
+        if (!socket.connecting && !tls) connected();
+        else socket.once(tls ? 'secureConnect' : 'connect', connected);
       });
-      stream.once('response', (response: http.IncomingMessage) => {
-        markWritten(true);
+      request.once('finish', () => {
+        setWritten(true);
+        if (!settled) phase(timeoutMs, noResponse);
+      });
+      // After a response its own events decide: the socket may close before 'end' is emitted.
+      request.once('close', () => {
+        setWritten(false);
+        if (!answered) fail(`connection closed by ${address} before an answer`);
+      });
+      request.once('error', (err: NodeJS.ErrnoException) => {
+        const { error, reason } = describe(err, address);
+        fail(error, reason);
+      });
+      request.once('response', (response: http.IncomingMessage) => {
+        answered = true;
+        setWritten(true);
+        const status = response.statusCode ?? 0;
         const head = judgeHead(
           {
-            status: response.statusCode ?? 0,
+            status,
             reason: response.statusMessage,
             contentEncoding: single(response.headers['content-encoding']),
             contentLength: single(response.headers['content-length']),
@@ -182,23 +182,24 @@ export class HttpSender {
           Date.now(),
           maxResponseBytes,
         );
-        if (head.kind === 'judged') return stop(head.verdict);
-        const status = response.statusCode!;
+        if (head.kind === 'judged') return settle(head.verdict);
+        phase(timeoutMs, noResponse);
         const chunks: Buffer[] = [];
         let size = 0;
-        stream.on('data', (chunk: Buffer) => {
+        response.on('data', (chunk: Buffer) => {
           size += chunk.length;
-          if (size > maxResponseBytes) stop(bodyTooLarge(status, maxResponseBytes));
+          if (size > maxResponseBytes) settle(bodyTooLarge(status, maxResponseBytes));
           else chunks.push(chunk);
         });
-        stream.once('end', () => settle(judgeBody(status, Buffer.concat(chunks, size))));
+        response.once('end', () => settle(judgeBody(status, Buffer.concat(chunks, size))));
+        response.once('error', (err: NodeJS.ErrnoException) => fail(describe(err, address).error));
+        response.once('close', () => {
+          if (!response.complete) fail(`connection closed by ${address} before the whole response`);
+        });
       });
+      request.end(body);
     });
-    // The written flag of a failure depends on whether 'finish' fired first.
-    return {
-      written,
-      result: Promise.all([written, attempt]).then(([w, r]) => ({ ...r, written: w, durationMs: elapsed() })),
-    };
+    return { written, result };
   }
 
   close(): void {
@@ -261,30 +262,24 @@ const REFUSED_HANDSHAKE = new Set([
   'ERR_SSL_SSLV3_ALERT_CERTIFICATE_UNKNOWN',
 ]);
 
-function describe(err: unknown, host: string, connectTimeoutMs: number, responseTimeoutMs: number): { error: string; reason?: DeliveryReason } {
-  if (err instanceof TimeoutError) {
-    return { error: err.event === 'connect' ? `connect timed out after ${connectTimeoutMs}ms` : `no response within ${responseTimeoutMs}ms` };
-  }
-  const code = (err as { code?: string } | undefined)?.code;
-  if (code === EGRESS_DENIED_CODE) return { error: (err as Error).message, reason: DeliveryReason.EgressDenied };
-  const tls = code === undefined ? undefined : describeTls(code, host, (err as Error).message);
+function describe(err: NodeJS.ErrnoException, host: string): { error: string; reason?: DeliveryReason } {
+  const code = err.code;
+  if (code === EGRESS_DENIED_CODE) return { error: err.message, reason: DeliveryReason.EgressDenied };
+  const tls = code === undefined ? undefined : describeTls(code, host, err.message);
   if (tls) return { error: tls, reason: DeliveryReason.TLSFailed };
-  if (err instanceof RequestError) {
-    switch (err.code) {
-      case 'ECONNREFUSED':
-        return { error: `connection refused by ${hostOf(err)}` };
-      case 'ENOTFOUND':
-      case 'EAI_AGAIN':
-        return { error: `host ${hostOf(err)} does not resolve (${err.code})` };
-      case 'ECONNRESET':
-        return { error: `connection reset by ${hostOf(err)}` };
-      case 'HPE_HEADER_OVERFLOW':
-        return { error: `response headers over ${MAX_RESPONSE_HEADER_BYTES} bytes from ${hostOf(err)}` };
-      default:
-        return { error: err.code?.startsWith('HPE_') ? `malformed HTTP response from ${hostOf(err)} (${err.code})` : err.message };
-    }
+  switch (code) {
+    case 'ECONNREFUSED':
+      return { error: `connection refused by ${host}` };
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return { error: `host ${host.slice(0, host.lastIndexOf(':'))} does not resolve (${code})` };
+    case 'ECONNRESET':
+      return { error: `connection reset by ${host}` };
+    case 'HPE_HEADER_OVERFLOW':
+      return { error: `response headers over ${MAX_RESPONSE_HEADER_BYTES} bytes from ${host}` };
+    default:
+      return { error: code?.startsWith('HPE_') ? `malformed HTTP response from ${host} (${code})` : err.message };
   }
-  return { error: err instanceof Error ? err.message : String(err) };
 }
 
 /** What a failed TLS handshake means and what to do; undefined for an error that is not about TLS. */
@@ -307,9 +302,4 @@ function describeTls(code: string, host: string, message: string): string | unde
     return `TLS with ${host} failed (${code}): ${message}`;
   }
   return undefined;
-}
-
-function hostOf(err: RequestError): string {
-  const url = err.options?.url;
-  return url instanceof URL ? url.host : String(url ?? 'server');
 }

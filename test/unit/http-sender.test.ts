@@ -125,6 +125,20 @@ describe('HttpSender outcomes', () => {
     assert.equal(result.error, `connection refused by 127.0.0.1:${port}`);
   });
 
+  it('a server that takes the connection but never finishes the TLS handshake fails within the connect timeout', async () => {
+    const peer = await startRawPeer(() => null);
+    const quick = new HttpSender({ userAgent: 'event-xmlrpc-operator/test', connectTimeoutMs: 200, responseTimeoutMs: 60_000, maxResponseBytes: 4096 });
+    try {
+      const delivery = quick.send(targetOf(`xmlrpc:127.0.0.1:${peer.port}:m`), '<x/>', 60_000, { tls: { rejectUnauthorized: true } });
+      assert.equal(await delivery.written, false);
+      const result = await delivery.result;
+      assert.deepEqual([result.outcome, result.written, result.error], ['Failed', false, 'connect timed out after 200ms']);
+    } finally {
+      quick.close();
+      await peer.close();
+    }
+  });
+
   it('a name that does not resolve fails with the host named', async () => {
     const result = await sender.send(targetOf('xmlrpc:no-such-host.invalid:80:m'), '<x/>').result;
     assert.equal(result.outcome, 'Failed');
