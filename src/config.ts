@@ -65,40 +65,55 @@ const LOG_LEVELS = ['error', 'warn', 'info', 'debug'];
 /** A methodResponse to a notification is a few hundred bytes, a fault with a traceback a few KB. */
 export const DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024;
 
-/** Each flag, its environment variable, and its help line. The flag wins over the variable. */
+/** count: a whole number of at least 1; whole: of at least 0. */
+type FlagType = 'boolean' | 'string' | 'list' | 'duration' | 'count' | 'whole' | 'port';
+
+interface FlagSpec {
+  env: string;
+  type: FlagType;
+  help: string;
+  /** The value when neither the flag nor its variable is set; the help line shows it. */
+  default?: boolean | number | string;
+  /** The default in words, for the flags whose default depends on where the operator runs. */
+  defaultText?: string;
+  /** Largest value accepted (milliseconds for durations). */
+  max?: number;
+}
+
+/** Each flag, its environment variable, its default and its help line: the one place each default is written. The flag wins over the variable. */
 const FLAGS = {
-  'sync-mode': { env: 'EVENT_XMLRPC_SYNC_MODE', type: 'boolean', help: 'wait for each response and record it on the EventRaise, unless spec.syncMode says otherwise (default false)' },
-  'use-struct-param': { env: 'EVENT_XMLRPC_USE_STRUCT_PARAM', type: 'boolean', help: 'pack each named param in a struct, unless spec.useStructParam says otherwise (default false)' },
-  namespace: { env: 'EVENT_XMLRPC_NAMESPACES', type: 'list', help: 'namespace to watch; repeat for several (env: comma-separated); default all' },
-  'user-agent': { env: 'EVENT_XMLRPC_USER_AGENT', type: 'string', help: 'User-Agent header of every request' },
-  'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', help: 'TCP connect timeout (default 5s)' },
-  'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', help: 'time allowed for the response after the request is sent (default 15s)' },
-  'max-response-bytes': { env: 'EVENT_XMLRPC_MAX_RESPONSE_BYTES', type: 'count', help: 'response body bytes read at most; past them the connection is closed and the attempt fails (default 65536)' },
-  'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', help: 'concurrent requests to one subscriber at most (default 16)' },
-  'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', help: 'raises running at once at most, over all namespaces; the others wait, namespaces served in turn (default 128)' },
-  'max-raises-in-flight-per-namespace': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT_PER_NAMESPACE', type: 'count', help: 'raises of one namespace running at once at most (default 32)' },
-  'max-parked-raises-per-namespace': { env: 'EVENT_XMLRPC_MAX_PARKED_RAISES_PER_NAMESPACE', type: 'count', help: 'raises of one namespace whose deliveries all wait on their own subscribers (a request slot, a retry pause) at once at most (default 256)' },
-  workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', help: 'reconcile workers per kind (default 4)' },
-  'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', help: `one of ${LOG_LEVELS.join(', ')} (default info)` },
-  'retry-limit': { env: 'EVENT_XMLRPC_RETRY_LIMIT', type: 'count', help: 'retries after a failed attempt, 0 for none (default 3)' },
-  'retry-backoff': { env: 'EVENT_XMLRPC_RETRY_BACKOFF', type: 'string', help: 'exponential or linear growth of the pause between attempts (default exponential)' },
-  'retry-initial-delay': { env: 'EVENT_XMLRPC_RETRY_INITIAL_DELAY', type: 'duration', help: 'pause before the first retry (default 500ms)' },
-  'retry-max-delay': { env: 'EVENT_XMLRPC_RETRY_MAX_DELAY', type: 'duration', help: 'longest pause between attempts, Retry-After included (default 30s)' },
-  'leader-elect': { env: 'EVENT_XMLRPC_LEADER_ELECT', type: 'boolean', help: 'run the controllers only while holding a Lease, so that several replicas can run (default false)' },
-  'leader-election-namespace': { env: 'EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE', type: 'string', help: 'namespace of the Lease (default: $POD_NAMESPACE, else the in-cluster namespace, else default)' },
-  'leader-election-id': { env: 'EVENT_XMLRPC_LEADER_ELECTION_ID', type: 'string', help: 'name of the Lease (default event-xmlrpc-operator)' },
-  'lease-duration': { env: 'EVENT_XMLRPC_LEASE_DURATION', type: 'duration', help: 'how long candidates wait before taking a Lease that is not renewed; whole seconds (default 15s)' },
-  'renew-deadline': { env: 'EVENT_XMLRPC_RENEW_DEADLINE', type: 'duration', help: 'how long the leader retries renewing before it gives up and exits (default 10s)' },
-  'retry-period': { env: 'EVENT_XMLRPC_RETRY_PERIOD', type: 'duration', help: 'pause between tries to acquire or renew the Lease (default 2s)' },
-  'shutdown-grace': { env: 'EVENT_XMLRPC_SHUTDOWN_GRACE', type: 'duration', help: 'on SIGTERM/SIGINT, time given to deliveries in flight to finish and record their status (default 25s)' },
-  'egress-deny': { env: 'EVENT_XMLRPC_EGRESS_DENY', type: 'list', help: 'CIDR range (or address) no delivery connects to; repeat for several (env: comma-separated); link-local, unspecified and the API server\'s addresses are always denied' },
-  'egress-allow': { env: 'EVENT_XMLRPC_EGRESS_ALLOW', type: 'list', help: 'CIDR range (or address) reopened inside a denied one: the most specific range decides, allow wins a tie; repeat for several (env: comma-separated)' },
-  'secret-ttl': { env: 'EVENT_XMLRPC_SECRET_TTL', type: 'duration', help: 'how long a Secret of spec.tls or spec.auth is reused before it is read again: a rotated Secret is in use within this time (default 60s)' },
-  'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', help: 'port of /metrics, /healthz and /readyz; 0 picks a free one (default 8080)' },
-  'relay-port': { env: 'EVENT_XMLRPC_RELAY_PORT', type: 'port', help: 'port every replica serves the EventRelays on; 0 picks a free one (default 8091)' },
-  'relay-host': { env: 'EVENT_XMLRPC_RELAY_HOST', type: 'string', help: 'host OpenSIPS reaches the relays at, written into each EventRelay status.socket (default event-xmlrpc-operator-relay.$POD_NAMESPACE.svc)' },
-  'relay-queue-bytes': { env: 'EVENT_XMLRPC_RELAY_QUEUE_BYTES', type: 'count', help: 'bytes of events one EventRelay holds at once in one replica, besides its spec.queueSize (default 33554432, 32 MiB)' },
-} as const;
+  'sync-mode': { env: 'EVENT_XMLRPC_SYNC_MODE', type: 'boolean', default: false, help: 'wait for each response and record it on the EventRaise, unless spec.syncMode says otherwise' },
+  'use-struct-param': { env: 'EVENT_XMLRPC_USE_STRUCT_PARAM', type: 'boolean', default: false, help: 'pack each named param in a struct, unless spec.useStructParam says otherwise' },
+  namespace: { env: 'EVENT_XMLRPC_NAMESPACES', type: 'list', defaultText: 'all', help: 'namespace to watch; repeat for several (env: comma-separated)' },
+  'user-agent': { env: 'EVENT_XMLRPC_USER_AGENT', type: 'string', defaultText: 'event-xmlrpc-operator/<version>', help: 'User-Agent header of every request' },
+  'connect-timeout': { env: 'EVENT_XMLRPC_CONNECT_TIMEOUT', type: 'duration', default: 5_000, help: 'time to resolve the host and connect, TLS handshake included' },
+  'response-timeout': { env: 'EVENT_XMLRPC_RESPONSE_TIMEOUT', type: 'duration', default: 15_000, max: DELIVERY_LIMITS.timeoutSeconds * 1000, help: 'time allowed for sending the request, again for the response headers, and again for the body' },
+  'max-response-bytes': { env: 'EVENT_XMLRPC_MAX_RESPONSE_BYTES', type: 'count', default: DEFAULT_MAX_RESPONSE_BYTES, help: 'response body bytes read at most; past them the connection is closed and the attempt fails' },
+  'max-per-subscriber': { env: 'EVENT_XMLRPC_MAX_PER_SUBSCRIBER', type: 'count', default: 16, help: 'concurrent requests to one subscriber at most' },
+  'max-raises-in-flight': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT', type: 'count', default: 128, help: 'raises running at once at most, over all namespaces; the others wait, namespaces served in turn' },
+  'max-raises-in-flight-per-namespace': { env: 'EVENT_XMLRPC_MAX_RAISES_IN_FLIGHT_PER_NAMESPACE', type: 'count', default: 32, help: 'raises of one namespace running at once at most' },
+  'max-parked-raises-per-namespace': { env: 'EVENT_XMLRPC_MAX_PARKED_RAISES_PER_NAMESPACE', type: 'count', default: 256, help: 'raises of one namespace whose deliveries all wait on their own subscribers (a request slot, a retry pause) at once at most' },
+  workers: { env: 'EVENT_XMLRPC_WORKERS', type: 'count', default: 4, help: 'reconcile workers per kind' },
+  'log-level': { env: 'EVENT_XMLRPC_LOG_LEVEL', type: 'string', default: 'info', help: `one of ${LOG_LEVELS.join(', ')}` },
+  'retry-limit': { env: 'EVENT_XMLRPC_RETRY_LIMIT', type: 'whole', default: 3, max: DELIVERY_LIMITS.retryLimit, help: 'retries after a failed attempt, 0 for none' },
+  'retry-backoff': { env: 'EVENT_XMLRPC_RETRY_BACKOFF', type: 'string', default: 'exponential', help: 'exponential or linear growth of the pause between attempts' },
+  'retry-initial-delay': { env: 'EVENT_XMLRPC_RETRY_INITIAL_DELAY', type: 'duration', default: 500, max: DELIVERY_LIMITS.retryDelayMs, help: 'pause before the first retry' },
+  'retry-max-delay': { env: 'EVENT_XMLRPC_RETRY_MAX_DELAY', type: 'duration', default: 30_000, max: DELIVERY_LIMITS.retryDelayMs, help: 'longest pause between attempts, Retry-After included' },
+  'leader-elect': { env: 'EVENT_XMLRPC_LEADER_ELECT', type: 'boolean', default: false, help: 'run the controllers only while holding a Lease, so that several replicas can run' },
+  'leader-election-namespace': { env: 'EVENT_XMLRPC_LEADER_ELECTION_NAMESPACE', type: 'string', defaultText: '$POD_NAMESPACE, else the in-cluster namespace, else default', help: 'namespace of the Lease' },
+  'leader-election-id': { env: 'EVENT_XMLRPC_LEADER_ELECTION_ID', type: 'string', default: 'event-xmlrpc-operator', help: 'name of the Lease' },
+  'lease-duration': { env: 'EVENT_XMLRPC_LEASE_DURATION', type: 'duration', default: DEFAULT_LEASE_DURATION_MS, help: 'how long candidates wait before taking a Lease that is not renewed; whole seconds' },
+  'renew-deadline': { env: 'EVENT_XMLRPC_RENEW_DEADLINE', type: 'duration', default: DEFAULT_RENEW_DEADLINE_MS, help: 'how long the leader retries renewing before it gives up and exits' },
+  'retry-period': { env: 'EVENT_XMLRPC_RETRY_PERIOD', type: 'duration', default: DEFAULT_RETRY_PERIOD_MS, help: 'pause between tries to acquire or renew the Lease' },
+  'shutdown-grace': { env: 'EVENT_XMLRPC_SHUTDOWN_GRACE', type: 'duration', default: 25_000, help: 'on SIGTERM/SIGINT, time given to deliveries in flight to finish and record their status' },
+  'egress-deny': { env: 'EVENT_XMLRPC_EGRESS_DENY', type: 'list', defaultText: 'none', help: 'CIDR range (or address) no delivery connects to; repeat for several (env: comma-separated); link-local, unspecified and the API server\'s addresses are always denied' },
+  'egress-allow': { env: 'EVENT_XMLRPC_EGRESS_ALLOW', type: 'list', defaultText: 'none', help: 'CIDR range (or address) reopened inside a denied one: the most specific range decides, allow wins a tie; repeat for several (env: comma-separated)' },
+  'secret-ttl': { env: 'EVENT_XMLRPC_SECRET_TTL', type: 'duration', default: 60_000, max: 3_600_000, help: 'how long a Secret of spec.tls or spec.auth is reused before it is read again: a rotated Secret is in use within this time' },
+  'http-port': { env: 'EVENT_XMLRPC_HTTP_PORT', type: 'port', default: 8080, help: 'port of /metrics, /healthz and /readyz; 0 picks a free one' },
+  'relay-port': { env: 'EVENT_XMLRPC_RELAY_PORT', type: 'port', default: 8091, help: 'port every replica serves the EventRelays on; 0 picks a free one' },
+  'relay-host': { env: 'EVENT_XMLRPC_RELAY_HOST', type: 'string', defaultText: 'event-xmlrpc-operator-relay.$POD_NAMESPACE.svc', help: 'host OpenSIPS reaches the relays at, written into each EventRelay status.socket' },
+  'relay-queue-bytes': { env: 'EVENT_XMLRPC_RELAY_QUEUE_BYTES', type: 'count', default: 32 * 1024 * 1024, help: 'bytes of events one EventRelay holds at once in one replica, besides its spec.queueSize' },
+} as const satisfies Record<string, FlagSpec>;
 
 type FlagName = keyof typeof FLAGS;
 
@@ -107,10 +122,21 @@ export function defaultUserAgent(version: string): string {
   return `event-xmlrpc-operator/${version}`;
 }
 
+/** Every flag as the help text (and README's Configuration table) shows it. */
+export function flagList(): Array<{ name: string; env: string; type: FlagType; help: string; default: string }> {
+  return Object.entries(FLAGS).map(([name, f]: [string, FlagSpec]) => ({
+    name,
+    env: f.env,
+    type: f.type,
+    help: f.help,
+    default: f.defaultText ?? (f.type === 'duration' ? formatMs(f.default as number) : String(f.default)),
+  }));
+}
+
 export function usage(version: string): string {
-  const lines = Object.entries(FLAGS).map(([name, f]) => {
+  const lines = flagList().map((f) => {
     const arg = f.type === 'boolean' ? '[=true|false]' : f.type === 'duration' ? '=DURATION' : '=VALUE';
-    return `  --${name}${arg}\n      ${f.help} [env ${f.env}]`;
+    return `  --${f.name}${arg}\n      ${f.help} (default ${f.default}) [env ${f.env}]`;
   });
   return [
     `event-xmlrpc-operator ${version}: delivers EventRaises to the XML-RPC servers of matching Subscribers`,
@@ -167,42 +193,53 @@ export function parseCommandLine(
     if (flag !== undefined) return flag as string | string[];
     return env[FLAGS[name].env] || undefined;
   };
+  const spec = (name: FlagName): FlagSpec => FLAGS[name];
+  const flag = {
+    bool: (name: FlagName) => bool(raw(name), spec(name).default as boolean, name),
+    string: (name: FlagName) => (raw(name) as string | undefined) ?? (spec(name).default as string | undefined),
+    list: (name: FlagName) => list(raw(name)),
+    duration: (name: FlagName) => duration(raw(name), spec(name).default as number, name, spec(name).max),
+    count: (name: FlagName) => count(raw(name), spec(name).default as number, name),
+    whole: (name: FlagName) => whole(raw(name), spec(name).default as number, name, spec(name).max!),
+    port: (name: FlagName) => port(raw(name), spec(name).default as number, name),
+  };
+  const podNamespace = () => env.POD_NAMESPACE || inClusterNamespace() || 'default';
   try {
     const config: OperatorConfig = {
-      syncMode: bool(raw('sync-mode'), false, 'sync-mode'),
-      useStructParam: bool(raw('use-struct-param'), false, 'use-struct-param'),
-      namespaces: list(raw('namespace')),
-      userAgent: (raw('user-agent') as string | undefined) ?? defaultUserAgent(version),
-      connectTimeoutMs: duration(raw('connect-timeout'), 5_000, 'connect-timeout'),
-      responseTimeoutMs: duration(raw('response-timeout'), 15_000, 'response-timeout', DELIVERY_LIMITS.timeoutSeconds * 1000),
-      maxResponseBytes: count(raw('max-response-bytes'), DEFAULT_MAX_RESPONSE_BYTES, 'max-response-bytes'),
-      perSubscriberConcurrency: count(raw('max-per-subscriber'), 16, 'max-per-subscriber'),
-      maxRaisesInFlight: count(raw('max-raises-in-flight'), 128, 'max-raises-in-flight'),
-      maxRaisesInFlightPerNamespace: count(raw('max-raises-in-flight-per-namespace'), 32, 'max-raises-in-flight-per-namespace'),
-      maxParkedRaisesPerNamespace: count(raw('max-parked-raises-per-namespace'), 256, 'max-parked-raises-per-namespace'),
-      workers: count(raw('workers'), 4, 'workers'),
-      logLevel: (raw('log-level') as string | undefined) ?? 'info',
-      httpPort: port(raw('http-port'), 8080, 'http-port'),
-      leaderElect: bool(raw('leader-elect'), false, 'leader-elect'),
-      leaderElectionNamespace: dnsName(raw('leader-election-namespace'), 'leader-election-namespace', 63) ?? (env.POD_NAMESPACE || inClusterNamespace() || 'default'),
-      leaderElectionId: dnsName(raw('leader-election-id'), 'leader-election-id', 253) ?? 'event-xmlrpc-operator',
-      leaseDurationMs: duration(raw('lease-duration'), DEFAULT_LEASE_DURATION_MS, 'lease-duration'),
-      renewDeadlineMs: duration(raw('renew-deadline'), DEFAULT_RENEW_DEADLINE_MS, 'renew-deadline'),
-      retryPeriodMs: duration(raw('retry-period'), DEFAULT_RETRY_PERIOD_MS, 'retry-period'),
-      shutdownGraceMs: duration(raw('shutdown-grace'), 25_000, 'shutdown-grace'),
+      syncMode: flag.bool('sync-mode'),
+      useStructParam: flag.bool('use-struct-param'),
+      namespaces: flag.list('namespace'),
+      userAgent: flag.string('user-agent') ?? defaultUserAgent(version),
+      connectTimeoutMs: flag.duration('connect-timeout'),
+      responseTimeoutMs: flag.duration('response-timeout'),
+      maxResponseBytes: flag.count('max-response-bytes'),
+      perSubscriberConcurrency: flag.count('max-per-subscriber'),
+      maxRaisesInFlight: flag.count('max-raises-in-flight'),
+      maxRaisesInFlightPerNamespace: flag.count('max-raises-in-flight-per-namespace'),
+      maxParkedRaisesPerNamespace: flag.count('max-parked-raises-per-namespace'),
+      workers: flag.count('workers'),
+      logLevel: flag.string('log-level')!,
+      httpPort: flag.port('http-port'),
+      leaderElect: flag.bool('leader-elect'),
+      leaderElectionNamespace: dnsName(raw('leader-election-namespace'), 'leader-election-namespace', 63) ?? podNamespace(),
+      leaderElectionId: dnsName(raw('leader-election-id'), 'leader-election-id', 253) ?? (spec('leader-election-id').default as string),
+      leaseDurationMs: flag.duration('lease-duration'),
+      renewDeadlineMs: flag.duration('renew-deadline'),
+      retryPeriodMs: flag.duration('retry-period'),
+      shutdownGraceMs: flag.duration('shutdown-grace'),
       retry: {
-        limit: whole(raw('retry-limit'), 3, 'retry-limit', DELIVERY_LIMITS.retryLimit),
-        backoff: backoff(raw('retry-backoff')),
-        initialDelayMs: duration(raw('retry-initial-delay'), 500, 'retry-initial-delay', DELIVERY_LIMITS.retryDelayMs),
-        maxDelayMs: duration(raw('retry-max-delay'), 30_000, 'retry-max-delay', DELIVERY_LIMITS.retryDelayMs),
+        limit: flag.whole('retry-limit'),
+        backoff: backoff(flag.string('retry-backoff')!),
+        initialDelayMs: flag.duration('retry-initial-delay'),
+        maxDelayMs: flag.duration('retry-max-delay'),
         retryOnFaultCodes: [],
       },
-      secretTtlMs: duration(raw('secret-ttl'), 60_000, 'secret-ttl', 3_600_000),
-      egressDeny: parseEgressRanges(list(raw('egress-deny')), 'egress-deny').map((r) => r.text),
-      egressAllow: parseEgressRanges(list(raw('egress-allow')), 'egress-allow').map((r) => r.text),
-      relayPort: port(raw('relay-port'), 8091, 'relay-port'),
-      relayHost: (raw('relay-host') as string | undefined) ?? `event-xmlrpc-operator-relay.${env.POD_NAMESPACE || inClusterNamespace() || 'default'}.svc`,
-      relayQueueBytes: count(raw('relay-queue-bytes'), 32 * 1024 * 1024, 'relay-queue-bytes'),
+      secretTtlMs: flag.duration('secret-ttl'),
+      egressDeny: parseEgressRanges(flag.list('egress-deny'), 'egress-deny').map((r) => r.text),
+      egressAllow: parseEgressRanges(flag.list('egress-allow'), 'egress-allow').map((r) => r.text),
+      relayPort: flag.port('relay-port'),
+      relayHost: flag.string('relay-host') ?? `event-xmlrpc-operator-relay.${podNamespace()}.svc`,
+      relayQueueBytes: flag.count('relay-queue-bytes'),
     };
     if (!LOG_LEVELS.includes(config.logLevel)) throw new Error(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
     if (!isRelayHost(config.relayHost)) throw new Error(`--relay-host must be a DNS name or an IPv4 address, not "${config.relayHost}"`);
@@ -243,11 +280,11 @@ function duration(value: string | string[] | undefined, fallback: number, name: 
 }
 
 function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   if (ms % 1000 === 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
-
 
 function count(value: string | string[] | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
@@ -269,8 +306,7 @@ function whole(value: string | string[] | undefined, fallback: number, name: str
   return Number(value);
 }
 
-function backoff(value: string | string[] | undefined): RetryPolicy['backoff'] {
-  if (value === undefined) return 'exponential';
+function backoff(value: string): RetryPolicy['backoff'] {
   if (value === 'exponential' || value === 'linear') return value;
   throw new Error(`--retry-backoff must be exponential or linear, not "${String(value)}"`);
 }

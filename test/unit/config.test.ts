@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { parseCommandLine, type OperatorConfig } from '../../src/config.js';
+import { readFileSync } from 'node:fs';
+import { flagList, parseCommandLine, usage, type OperatorConfig } from '../../src/config.js';
 
 const VERSION = '1.2.3';
 /** Tests do not depend on the machine they run on having a service-account namespace file. */
@@ -465,5 +466,29 @@ describe('parseCommandLine', () => {
     assert.deepEqual(parseCommandLine(['--version'], {}, VERSION), { kind: 'version' });
     assert.deepEqual(parseCommandLine(['--workers=0', '--help'], {}, VERSION), { kind: 'help' });
     assert.deepEqual(parseCommandLine(['--version'], { EVENT_XMLRPC_WORKERS: 'x' }, VERSION), { kind: 'version' });
+  });
+});
+
+describe("README's Configuration table", () => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('\n## ', readme.indexOf('## Configuration') + 1));
+  const rows = section.split('\n').filter((line) => line.startsWith('| `--'));
+  const plain = (text: string) => text.replaceAll('`', '');
+
+  for (const flag of flagList()) {
+    it(`documents --${flag.name} with its variable and the default the operator applies (${flag.default})`, () => {
+      const row = rows.find((line) => new RegExp(`\`--${flag.name}[=\\[\`]`).test(line.split(' | ')[0]!));
+      assert.ok(row, `a row for --${flag.name}`);
+      const [, env, fallback] = row.split(' | ');
+      assert.ok(env!.includes(flag.env) || env!.includes(`…${flag.env.slice('EVENT_XMLRPC'.length)}`), `${flag.env} in ${env}`);
+      assert.ok(plain(fallback!).includes(flag.default), `default ${flag.default} in ${fallback}`);
+      assert.ok(usage(VERSION).includes(`(default ${flag.default}) [env ${flag.env}]`), 'the help line shows the same default');
+    });
+  }
+
+  it('lists no flag the operator does not have', () => {
+    const names = new Set(flagList().map((f) => f.name));
+    const documented = rows.flatMap((line) => [...line.split(' | ')[0]!.matchAll(/`--([a-z-]+)/g)].map((m) => m[1]!));
+    assert.deepEqual(documented.filter((name) => !names.has(name)), []);
   });
 });
