@@ -4,18 +4,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { API_VERSION, type EventRaise, type Subscriber } from '../../src/api/types.js';
+import type { EventRelay } from '../../src/api/relay-types.js';
 import type { Operator } from '../../src/operator.js';
 import { newNamespace } from '../support/cluster.js';
 import { storeUnchecked } from '../support/etcd.js';
 import { argoHealth, kstatus, kubectl, luaInterpreters, tool } from '../support/health-tools.js';
 import { createSubscriber, getObject, raiseEvent, waitFor, waitForRaise, waitForReady } from '../support/objects.js';
 import { startOperator } from '../support/operator.js';
+import { createRelay, waitForRelay } from '../support/relay.js';
 import { XMLRPC_OK, refusedPort, startRawPeer, type RawPeer } from '../support/tcp-peers.js';
 
 /** kstatus's verdict and Argo CD's word for it. */
 const ARGO: Record<string, string> = { Current: 'Healthy', InProgress: 'Progressing', Failed: 'Degraded' };
 
-type Kind = 'Subscriber' | 'EventRaise';
+type Kind = 'Subscriber' | 'EventRaise' | 'EventRelay';
+type Health = Subscriber | EventRaise | EventRelay;
+const RESOURCE: Record<Kind, 'subscribers' | 'eventraises' | 'eventrelays'> = { Subscriber: 'subscribers', EventRaise: 'eventraises', EventRelay: 'eventrelays' };
+const ARGO_SCRIPT: Record<Kind, string> = { Subscriber: 'subscriber-health.lua', EventRaise: 'eventraise-health.lua', EventRelay: 'eventrelay-health.lua' };
 interface Case {
   kind: Kind;
   namespace: string;
@@ -23,7 +28,7 @@ interface Case {
   kstatus: 'Current' | 'InProgress' | 'Failed';
 }
 
-const condition = (obj: Subscriber | EventRaise, type: string) => obj.status?.conditions?.find((c) => c.type === type);
+const condition = (obj: Health, type: string) => obj.status?.conditions?.find((c) => c.type === type);
 
 describe('health as kstatus, Argo CD and kubectl read it', () => {
   let namespace: string;
@@ -66,9 +71,12 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     // Objects no operator watches: never observed.
     await createSubscriber(unwatched, 'unseen', { event: 'E_OK', socket: at(ok.port) });
     raise.unseen = (await raiseEvent(unwatched, { event: 'E_OK', syncMode: true })).metadata.name!;
+    await createRelay(namespace, 'relay', { events: ['E_OK'] });
+    await createRelay(unwatched, 'relay-unseen', {});
 
     await Promise.all(['ok', 'mix-ok', 'mix-refused', 'refused', 'async-refused', 'slow-ok', 'slow-silent'].map((n) => waitForReady(namespace, n)));
     await Promise.all(['gone', 'expired', 'bad-socket'].map((n) => waitForReady(namespace, n, 'False')));
+    await waitForRelay(namespace, 'relay');
 
     const create = async (key: string, spec: Parameters<typeof raiseEvent>[1]) => (raise[key] = (await raiseEvent(namespace, spec)).metadata.name!);
     await create('delivered', { event: 'E_OK', syncMode: true });
@@ -115,6 +123,8 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     expect('Subscriber', namespace, 'gone', 'InProgress');
     expect('Subscriber', unwatched, 'unseen', 'InProgress');
     for (const name of ['refused', 'expired', 'bad-socket']) expect('Subscriber', namespace, name, 'Failed');
+    expect('EventRelay', namespace, 'relay', 'Current');
+    expect('EventRelay', unwatched, 'relay-unseen', 'InProgress');
   }, { timeout: 110_000 });
 
   after(async () => {
@@ -122,8 +132,8 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
     await Promise.all(peers.map((p) => p.close()));
   });
 
-  const read = (c: Case) => getObject<Subscriber | EventRaise>(c.namespace, c.kind === 'Subscriber' ? 'subscribers' : 'eventraises', c.name);
-  const label = (c: Case, obj: Subscriber | EventRaise) =>
+  const read = (c: Case) => getObject<Health>(c.namespace, RESOURCE[c.kind], c.name);
+  const label = (c: Case, obj: Health) =>
     `${c.kind} ${c.name} (${(obj as EventRaise).status?.phase ?? ''} ${obj.status?.conditions?.map((x) => `${x.type}=${x.status}/${x.reason}`).join(' ') ?? 'no conditions'})`;
 
   it('the objects are what each case says', async () => {
@@ -159,7 +169,7 @@ describe('health as kstatus, Argo CD and kubectl read it', () => {
   it('Argo CD health (deploy/argocd/*.lua): Progressing, Healthy or Degraded, as kstatus says', async () => {
     for (const c of cases) {
       const obj = await read(c);
-      const health = await argoHealth(c.kind === 'Subscriber' ? 'subscriber-health.lua' : 'eventraise-health.lua', obj);
+      const health = await argoHealth(ARGO_SCRIPT[c.kind], obj);
       assert.equal(health.status, ARGO[c.kstatus], `${label(c, obj)}: ${health.message}`);
       assert.notEqual(health.message, 'nil', `${label(c, obj)} has a message`);
     }

@@ -11,5 +11,6 @@ test('the argocd-cm patch holds the health scripts of deploy/argocd/ verbatim, u
   assert.deepEqual(patch.data, {
     'resource.customizations.health.eventxmlrpc.io_Subscriber': readFileSync(new URL('subscriber-health.lua', dir), 'utf8'),
     'resource.customizations.health.eventxmlrpc.io_EventRaise': readFileSync(new URL('eventraise-health.lua', dir), 'utf8'),
+    'resource.customizations.health.eventxmlrpc.io_EventRelay': readFileSync(new URL('eventrelay-health.lua', dir), 'utf8'),
   });
 });
