@@ -7,6 +7,9 @@
 // with "-" and everything after "--" goes to `node --test` (so use the
 // `--flag=value` form, e.g. `npm test -- --test-name-pattern=operator`).
 //
+// With the control plane, it builds dist/ (npm run build), which the tests'
+// child processes run, as the image and the npm bin do.
+//
 // Two phases on the one control plane of the run. First every test file but
 // the apiserver-fault ones, concurrently. Then the files whose path contains
 // "faults-apiserver", one at a time and alone on the control plane, since they
@@ -32,6 +35,7 @@ import path from 'node:path';
 import { applyCrds, buildBinaries } from './controlplane/bootstrap.js';
 import { ControlPlane } from './controlplane/control-plane.js';
 import { CLUSTER_ENV, writeClusterInfo } from './support/cluster.js';
+import { childrenCpuMs, cpuMs } from '../bench/support/proc.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 /** Test files that run after all others, one at a time, with the apiserver control endpoint. */
@@ -56,6 +60,7 @@ let exitCode: number | undefined;
 /** Every path out goes through here; the first caller's code wins (a signal, then the tests ending). */
 async function shutdown(code: number): Promise<never> {
   exitCode ??= code;
+  if (code !== 130 && code !== 143) reportCpu();
   control?.close();
   stopped ??= cp?.stop().catch((err: unknown) => say(`stopping the control plane: ${String(err)}`));
   await stopped;
@@ -73,9 +78,13 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 try {
   const env = { ...process.env };
   if (!unit) {
+    // Child processes run the compiled entry points (test/support/entry-points.ts): built while the control plane starts.
+    const built = timed('npm run build', buildDist);
+    built.catch(() => {});
     const binDir = await timed('binaries', buildBinaries);
     cp = await timed('control plane start', () => ControlPlane.start({ binDir, log: say }));
     await timed('CRDs', () => applyCrds(cp!.kubeConfig('admin'), say));
+    await built;
     const infoFile = path.join(cp.dataDir, 'cluster.json');
     writeClusterInfo(infoFile, cp);
     env[CLUSTER_ENV] = infoFile;
@@ -94,6 +103,21 @@ try {
 } catch (err) {
   say(err instanceof Error ? (err.stack ?? err.message) : String(err));
   await shutdown(1);
+}
+
+/** Where the run's CPU went: the test processes (with every process they waited for), and the control plane. */
+function reportCpu(): void {
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
+  const parts = [`test processes ${seconds(childrenCpuMs())}`];
+  for (const [name, pid] of Object.entries(cp?.pids ?? {})) {
+    if (pid === undefined) continue;
+    try {
+      parts.push(`${name} ${seconds(cpuMs(pid))}`);
+    } catch {
+      // exited already
+    }
+  }
+  say(`CPU: ${parts.join(', ')}`);
 }
 
 function parseArgs(argv: string[]): { unit: boolean; filters: string[]; nodeTestArgs: string[] } {
@@ -118,6 +142,16 @@ async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
   } finally {
     say(`${phase}: ${((performance.now() - start) / 1000).toFixed(1)}s`);
   }
+}
+
+/** dist/ from src/, as `npm run build` makes it; tsc's messages go to stderr. */
+function buildDist(): Promise<void> {
+  const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 2, 2] });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build (tsc -p tsconfig.build.json) exited ${code}`))));
+  });
 }
 
 function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {

@@ -17,12 +17,12 @@ import { kubeconfigYaml } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster, writeKubeconfigFile } from '../support/cluster.js';
 import { serviceAccountToken } from '../support/deploy.js';
 import { createSubscriber, getObject, listRaises, waitForReady } from '../support/objects.js';
+import { CLI_ENTRY } from '../support/entry-points.js';
 import { startOperator } from '../support/operator.js';
 import { refusedPort } from '../support/tcp-peers.js';
 import { VECTORS_DIR } from '../support/vectors.js';
 import { startPythonPeer } from '../support/xmlrpc-peers.js';
 
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 interface Run {
   code: number | null;
@@ -34,7 +34,7 @@ interface Run {
 function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const start = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CLI, ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [CLI_ENTRY, ...args], { env: { ...process.env, ...env } });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));
@@ -77,8 +77,7 @@ function assertOneLineError(run: Run, code: number, message: RegExp): void {
 
 const SOCKET = 'xmlrpc:127.0.0.1:8090:ev_cb';
 
-// Every test below spawns the CLI, whose start (tsx, client-node) costs about a
-// second of CPU; those that share nothing run side by side.
+// Every test below spawns the CLI; those that share nothing run side by side.
 const SIDE_BY_SIDE = { concurrency: true };
 
 describe('event-xmlrpc render', SIDE_BY_SIDE, () => {

@@ -9,15 +9,14 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { testCluster, writeKubeconfigFile } from '../support/cluster.js';
+import { CLI_ENTRY as CLI, OPERATOR_ENTRY as MAIN } from '../support/entry-points.js';
 import { waitFor } from '../support/objects.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
-const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 const CRD_FILE = fileURLToPath(new URL('../../crds/eventraises.eventxmlrpc.io.yaml', import.meta.url));
 
 function run(entry: string, args: string[], kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig } });
+    const child = spawn(process.execPath, [entry, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig } });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);

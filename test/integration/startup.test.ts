@@ -5,21 +5,20 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { kubeconfigYaml } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { serviceAccountToken } from '../support/deploy.js';
 import { waitFor } from '../support/objects.js';
+import { OPERATOR_ENTRY } from '../support/entry-points.js';
 import { spawnOperator } from '../support/operator.js';
 import { refusedPort } from '../support/tcp-peers.js';
 
-const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     // Port 0: the default 8080 may be taken by an operator another test file runs.
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, '--http-port=0', ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [OPERATOR_ENTRY, '--http-port=0', ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

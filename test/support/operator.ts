@@ -12,6 +12,7 @@ import { testCluster, writeKubeconfigFile } from './cluster.js';
 import { statusCode } from '../../src/kube/errors.js';
 import { whenAllowed } from './allowed.js';
 import { LogMessage } from '../../src/log-messages.js';
+import { OPERATOR_ENTRY } from './entry-points.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
@@ -101,11 +102,11 @@ export interface OperatorProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `src/main.ts` in a child process, the way `npm start` runs it. */
+/** The compiled operator (dist/main.js) in a child process, the way the image runs it. */
 export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   await grantOperatorRbac();
   const kubeconfig = await writeKubeconfigFile('operator');
-  const child = spawn(process.execPath, ['--import', 'tsx', `${ROOT}src/main.ts`, ...FREE_PORTS, ...args], {
+  const child = spawn(process.execPath, [OPERATOR_ENTRY, ...FREE_PORTS, ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
