@@ -102,6 +102,18 @@ export interface OperatorProcess {
   kill(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+/** The operator's log lines (JSON) whose message is `message`. */
+export function loggedEntries(operator: OperatorProcess, message: string): Array<Record<string, unknown>> {
+  return operator.lines.flatMap((line) => {
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>;
+      return entry.message === message ? [entry] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
 /** The compiled operator (dist/main.js) in a child process, the way the image runs it. */
 export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   await grantOperatorRbac();
