@@ -7,8 +7,10 @@
 // with "-" and everything after "--" goes to `node --test` (so use the
 // `--flag=value` form, e.g. `npm test -- --test-name-pattern=operator`).
 //
-// With the control plane, it builds dist/ (npm run build), which the tests'
-// child processes run, as the image and the npm bin do.
+// While the control plane starts, it type-checks everything (tsc --noEmit) and
+// builds dist/ (npm run build), which the tests' child processes run, as the
+// image and the npm bin do; both incremental. Files start slowest first, by
+// the durations of the last run, kept in ~/.cache/event-xmlrpc-operator.
 //
 // Two phases on the one control plane of the run. First every test file but
 // the apiserver-fault ones, concurrently. Then the files whose path contains
@@ -28,7 +30,8 @@
 // MAX_APISERVER_DOWN_MS, and before the next file or the end of the run.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { globSync } from 'node:fs';
+import { globSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -42,6 +45,10 @@ const root = path.resolve(import.meta.dirname, '..');
 const ALONE = ['faults-apiserver'];
 const CONTROL_ENV = 'EVENT_XMLRPC_TEST_CONTROL';
 const MAX_APISERVER_DOWN_MS = 30_000;
+/** The cache of build-binaries.sh; the runner keeps each file's last duration there. */
+const CACHE_DIR = process.env.EVENT_XMLRPC_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'event-xmlrpc-operator');
+const DURATIONS_FILE = path.join(CACHE_DIR, 'test-durations.json');
+const TSC = path.join(root, 'node_modules/typescript/bin/tsc');
 const say = (line: string): void => void process.stderr.write(`[test] ${line}\n`);
 
 const { unit, filters, nodeTestArgs } = parseArgs(process.argv.slice(2));
@@ -77,9 +84,12 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
 
 try {
   const env = { ...process.env };
+  // The type check (and, for the integration tests, the build) runs while the control plane starts.
+  const checked = timed('type check (tsc --noEmit)', () => tsc(['-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(root, 'node_modules/.cache/tsc/typecheck.tsbuildinfo')]));
+  checked.catch(() => {});
   if (!unit) {
-    // Child processes run the compiled entry points (test/support/entry-points.ts): built while the control plane starts.
-    const built = timed('npm run build', buildDist);
+    // Child processes run the compiled entry points (test/support/entry-points.ts).
+    const built = timed('npm run build', () => tsc(['-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', path.join(root, 'dist/.tsbuildinfo')]));
     built.catch(() => {});
     const binDir = await timed('binaries', buildBinaries);
     cp = await timed('control plane start', () => ControlPlane.start({ binDir, log: say }));
@@ -89,8 +99,9 @@ try {
     writeClusterInfo(infoFile, cp);
     env[CLUSTER_ENV] = infoFile;
   }
+  await checked;
   const alone = unit ? [] : files.filter((file) => ALONE.some((pattern) => file.includes(pattern)));
-  const together = files.filter((file) => !alone.includes(file));
+  const together = slowestFirst(files.filter((file) => !alone.includes(file)));
   let code = 0;
   if (together.length) code = await timed('tests', () => runTests(together, nodeTestArgs, env));
   for (const file of alone) {
@@ -144,23 +155,63 @@ async function timed<T>(phase: string, fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** dist/ from src/, as `npm run build` makes it; tsc's messages go to stderr. */
-function buildDist(): Promise<void> {
-  const tsc = path.join(root, 'node_modules/typescript/bin/tsc');
+/** tsc with `args`, incremental so that a run after no change checks in a second; its messages go to stderr. */
+function tsc(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 2, 2] });
+    const child = spawn(process.execPath, [TSC, ...args], { cwd: root, stdio: ['ignore', 2, 2] });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`npm run build (tsc -p tsconfig.build.json) exited ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`tsc ${args.join(' ')} exited ${code}`))));
   });
 }
 
+/**
+ * The longest files start first, so that none of them begins near the end
+ * and becomes the run's tail: by their last recorded duration; a file never
+ * timed goes first (it may be long), and without any record, by file size.
+ */
+function slowestFirst(files: string[]): string[] {
+  const last = readDurations();
+  const known = Object.keys(last).length > 0;
+  const weight = (file: string) => (known ? (last[path.join(root, file)] ?? Infinity) : statSync(path.join(root, file)).size);
+  return [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
+}
+
+function readDurations(): Record<string, number> {
+  try {
+    return JSON.parse(readFileSync(DURATIONS_FILE, 'utf8')) as Record<string, number>;
+  } catch {
+    return {};
+  }
+}
+
 function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=4', '--test-timeout=120000', ...extraArgs, ...files];
+  // The spec reporter as usual, and the durations for the next run's order, unless the caller chose reporters.
+  const timings = extraArgs.some((a) => a.startsWith('--test-reporter')) ? undefined : path.join(os.tmpdir(), `event-xmlrpc-test-durations-${process.pid}.json`);
+  const reporters = timings
+    ? ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'test/support/durations-reporter.ts')}`, `--test-reporter-destination=${timings}`]
+    : [];
+  const args = ['--import', 'tsx', '--test', '--test-concurrency=4', '--test-timeout=120000', ...reporters, ...extraArgs, ...files];
   return new Promise((resolve, reject) => {
     tests = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
     tests.on('error', reject);
-    tests.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+    tests.on('exit', (code, signal) => {
+      if (timings) recordDurations(timings);
+      resolve(code ?? (signal ? 1 : 0));
+    });
   });
+}
+
+/** Merges the durations a run wrote into the cache (a file that did not run keeps its last figure). */
+function recordDurations(timings: string): void {
+  try {
+    const fresh = JSON.parse(readFileSync(timings, 'utf8')) as Record<string, number>;
+    mkdirSync(CACHE_DIR, { recursive: true });
+    writeFileSync(DURATIONS_FILE, JSON.stringify({ ...readDurations(), ...fresh }, null, 1));
+  } catch {
+    // no durations written (the run was stopped): keep the last ones
+  } finally {
+    rmSync(timings, { force: true });
+  }
 }
 
 /** The control endpoint of the second phase: stops and starts the one kube-apiserver. */
