@@ -172,7 +172,7 @@ function tsc(args: string[]): Promise<void> {
 function slowestFirst(files: string[]): string[] {
   const last = readDurations();
   const known = Object.keys(last).length > 0;
-  const weight = (file: string) => (known ? (last[path.join(root, file)] ?? Infinity) : statSync(path.join(root, file)).size);
+  const weight = (file: string) => (known ? (last[file] ?? Infinity) : statSync(path.join(root, file)).size);
   return [...files].sort((a, b) => weight(b) - weight(a) || a.localeCompare(b));
 }
 
@@ -204,7 +204,9 @@ function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv):
 /** Merges the durations a run wrote into the cache (a file that did not run keeps its last figure). */
 function recordDurations(timings: string): void {
   try {
-    const fresh = JSON.parse(readFileSync(timings, 'utf8')) as Record<string, number>;
+    const written = JSON.parse(readFileSync(timings, 'utf8')) as Record<string, number>;
+    // Keyed by the path in the repository, so that every clone on the machine shares them.
+    const fresh = Object.fromEntries(Object.entries(written).map(([file, ms]) => [path.relative(root, file), Math.round(ms)]));
     mkdirSync(CACHE_DIR, { recursive: true });
     writeFileSync(DURATIONS_FILE, JSON.stringify({ ...readDurations(), ...fresh }, null, 1));
   } catch {
