@@ -86,7 +86,8 @@ describe('cancellation', () => {
       await raiseNamed(namespace, 'after', { event: 'E_CANCEL', syncMode: true });
       assert.equal((await waitForRaise(namespace, 'after')).status?.phase, 'Delivered');
       assert.deepEqual(peer.seen, ['first', 'after']);
-      assert.deepEqual(await inFlight(operator), { running: 0, parked: 0 });
+      // The slot is given back just after the terminal status is written.
+      assert.deepEqual(await waitFor(() => inFlight(operator), (load) => (load.running === 0 && load.parked === 0 ? load : undefined)), { running: 0, parked: 0 });
     } finally {
       await operator.stop();
       await peer.close();

@@ -48,7 +48,8 @@ describe('Durable EventRelay', () => {
 
   it('survives an operator killed mid-stream: one EventRaise per accepted event, each delivered', async () => {
     const namespace = await newNamespace('durable-restart');
-    const peer = await startSequencePeer(() => 'ok', 40);
+    // Each answer takes a second: at the kill, the first --max-per-subscriber (16) have arrived at most, so raises wait.
+    const peer = await startSequencePeer(() => 'ok', 1_000);
     const args = ['--namespace', namespace, `--relay-port=${await refusedPort()}`];
     let operator = await spawnOperator(args);
     try {
