@@ -7,6 +7,8 @@
 // with "-" and everything after "--" goes to `node --test` (so use the
 // `--flag=value` form, e.g. `npm test -- --test-name-pattern=operator`).
 //
+// The unit tests run at once, all in one process (they need no control
+// plane, and a process per file would load tsx and their imports 34 times).
 // While the control plane starts, it type-checks everything (tsc --noEmit) and
 // builds dist/ (npm run build), which the tests' child processes run, as the
 // image and the npm bin do; both incremental. Files start slowest first, by
@@ -60,7 +62,8 @@ if (files.length === 0) {
 
 let cp: ControlPlane | undefined;
 let control: ApiServerControl | undefined;
-let tests: ChildProcess | undefined;
+const running = new Set<ChildProcess>();
+let runs = 0;
 let stopped: Promise<void> | undefined;
 let exitCode: number | undefined;
 
@@ -77,17 +80,21 @@ async function shutdown(code: number): Promise<never> {
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.on(signal, () => {
     say(`${signal}: stopping`);
-    tests?.kill(signal);
+    for (const child of running) child.kill(signal);
     void shutdown(code);
   });
 }
 
 try {
   const env = { ...process.env };
+  const unitFiles = files.filter((file) => file.startsWith('test/unit/'));
+  const integrationFiles = files.filter((file) => !unitFiles.includes(file));
+  // The unit tests need no control plane: all in one process (tsx and their imports load once), at once.
+  const unitsEnded = unitFiles.length ? timed('unit tests (one process)', () => runTests(unitFiles, nodeTestArgs, env, { oneProcess: true })) : Promise.resolve(0);
   // The type check (and, for the integration tests, the build) runs while the control plane starts.
   const checked = timed('type check (tsc --noEmit)', () => tsc(['-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(root, 'node_modules/.cache/tsc/typecheck.tsbuildinfo')]));
   checked.catch(() => {});
-  if (!unit) {
+  if (integrationFiles.length) {
     // Child processes run the compiled entry points (test/support/entry-points.ts).
     const built = timed('npm run build', () => tsc(['-p', 'tsconfig.build.json', '--incremental', '--tsBuildInfoFile', path.join(root, 'dist/.tsbuildinfo')]));
     built.catch(() => {});
@@ -99,11 +106,11 @@ try {
     writeClusterInfo(infoFile, cp);
     env[CLUSTER_ENV] = infoFile;
   }
+  let code = await unitsEnded;
   await checked;
-  const alone = unit ? [] : files.filter((file) => ALONE.some((pattern) => file.includes(pattern)));
-  const together = slowestFirst(files.filter((file) => !alone.includes(file)));
-  let code = 0;
-  if (together.length) code = await timed('tests', () => runTests(together, nodeTestArgs, env));
+  const alone = integrationFiles.filter((file) => ALONE.some((pattern) => file.includes(pattern)));
+  const together = slowestFirst(integrationFiles.filter((file) => !alone.includes(file)));
+  if (together.length) code ||= await timed('tests', () => runTests(together, nodeTestArgs, env));
   for (const file of alone) {
     control ??= await serveApiServerControl(cp!);
     const ended = await timed(`tests alone: ${file}`, () => runTests([file], nodeTestArgs, { ...env, [CONTROL_ENV]: control!.url }));
@@ -184,17 +191,21 @@ function readDurations(): Record<string, number> {
   }
 }
 
-function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {
+/** `oneProcess`: the files run one after another in a single process, instead of a process each, four at once. */
+function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv, { oneProcess = false } = {}): Promise<number> {
   // The spec reporter as usual, and the durations for the next run's order, unless the caller chose reporters.
-  const timings = extraArgs.some((a) => a.startsWith('--test-reporter')) ? undefined : path.join(os.tmpdir(), `event-xmlrpc-test-durations-${process.pid}.json`);
+  const timings = extraArgs.some((a) => a.startsWith('--test-reporter')) ? undefined : path.join(os.tmpdir(), `event-xmlrpc-test-durations-${process.pid}-${++runs}.json`);
   const reporters = timings
     ? ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'test/support/durations-reporter.ts')}`, `--test-reporter-destination=${timings}`]
     : [];
-  const args = ['--import', 'tsx', '--test', '--test-concurrency=4', '--test-timeout=120000', ...reporters, ...extraArgs, ...files];
+  const isolation = oneProcess ? ['--experimental-test-isolation=none'] : ['--test-concurrency=4'];
+  const args = ['--import', 'tsx', '--test', ...isolation, '--test-timeout=120000', ...reporters, ...extraArgs, ...files];
   return new Promise((resolve, reject) => {
-    tests = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
-    tests.on('error', reject);
-    tests.on('exit', (code, signal) => {
+    const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
+    running.add(child);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      running.delete(child);
       if (timings) recordDurations(timings);
       resolve(code ?? (signal ? 1 : 0));
     });
