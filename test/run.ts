@@ -63,6 +63,8 @@ if (files.length === 0) {
 let cp: ControlPlane | undefined;
 let control: ApiServerControl | undefined;
 const running = new Set<ChildProcess>();
+/** CPU of the kube-apiserver processes a test stopped (the one running at the end is read then). */
+let stoppedApiServersCpuMs = 0;
 let runs = 0;
 let stopped: Promise<void> | undefined;
 let exitCode: number | undefined;
@@ -127,15 +129,16 @@ try {
 function reportCpu(): void {
   const seconds = (ms: number) => `${(ms / 1000).toFixed(0)} s`;
   const parts = [`test processes ${seconds(childrenCpuMs())}`];
-  for (const [name, pid] of Object.entries(cp?.pids ?? {})) {
-    if (pid === undefined) continue;
-    try {
-      parts.push(`${name} ${seconds(cpuMs(pid))}`);
-    } catch {
-      // exited already
-    }
-  }
+  if (cp) parts.push(`kube-apiserver ${seconds(stoppedApiServersCpuMs + cpuOf(cp.pids.apiServer))}`, `etcd ${seconds(cpuOf(cp.pids.etcd))}`);
   say(`CPU: ${parts.join(', ')}`);
+}
+
+function cpuOf(pid: number | undefined): number {
+  try {
+    return pid === undefined ? 0 : cpuMs(pid);
+  } catch {
+    return 0; // exited already
+  }
 }
 
 function parseArgs(argv: string[]): { unit: boolean; filters: string[]; nodeTestArgs: string[] } {
@@ -255,6 +258,7 @@ async function serveApiServerControl(cp: ControlPlane): Promise<ApiServerControl
   const stop = async (): Promise<void> => {
     if (down) return;
     say('kube-apiserver: stopping (asked by a test)');
+    stoppedApiServersCpuMs += cpuOf(cp.pids.apiServer);
     await cp.stopApiServer();
     down = true;
     watchdog = setTimeout(() => {
