@@ -122,7 +122,7 @@ try {
   const together = integrationFiles.filter((file) => !alone.includes(file));
   if (together.length) {
     const groups = shards(together, SHARDS);
-    const ended = await timed(`tests (${groups.length} processes at once)`, () => Promise.all(groups.map((group) => runTests(group, nodeTestArgs, env, { oneProcess: true }))));
+    const ended = await timed(`tests (${groups.length} process${groups.length === 1 ? '' : 'es'} at once)`, () => Promise.all(groups.map((group) => runTests(group, nodeTestArgs, env, { oneProcess: true }))));
     code ||= ended.find((c) => c !== 0) ?? 0;
   }
   for (const file of alone) {
