@@ -18,7 +18,7 @@
 //
 // Two phases on the one control plane of the run. First every test file but
 // the apiserver-fault ones, concurrently. Then the files whose path contains
-// "faults-apiserver", one at a time and alone on the control plane, since they
+// "faults-apiserver", one after another in one process, alone on the control plane, since they
 // stop and start the kube-apiserver under every client. Only that second phase
 // gets EVENT_XMLRPC_TEST_CONTROL, the base URL of a control endpoint the runner
 // serves on 127.0.0.1 (a random token in the path keeps other local processes out):
@@ -31,7 +31,7 @@
 //
 // Any failure answers 500 with the reason as text. Requests are handled one at
 // a time. An apiserver left stopped is started again by the runner after
-// MAX_APISERVER_DOWN_MS, and before the next file or the end of the run.
+// MAX_APISERVER_DOWN_MS, and at the end of that phase.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { globSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -125,11 +125,12 @@ try {
     const ended = await timed(`tests (${groups.length} process${groups.length === 1 ? '' : 'es'} at once)`, () => Promise.all(groups.map((group) => runTests(group, nodeTestArgs, env, { oneProcess: true }))));
     code ||= ended.find((c) => c !== 0) ?? 0;
   }
-  for (const file of alone) {
-    control ??= await serveApiServerControl(cp!);
-    const ended = await timed(`tests alone: ${file}`, () => runTests([file], nodeTestArgs, { ...env, [CONTROL_ENV]: control!.url }));
+  if (alone.length) {
+    control = await serveApiServerControl(cp!);
+    const url = control.url;
+    // One process, the files one after another: each is alone on the control plane.
+    code ||= await timed(`tests alone: ${alone.join(', ')}`, () => runTests(alone, nodeTestArgs, { ...env, [CONTROL_ENV]: url }, { oneProcess: true }));
     await control.ensureRunning();
-    code ||= ended;
   }
   await shutdown(code);
 } catch (err) {
