@@ -210,6 +210,7 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   const cpuBefore = operator.cpuMs();
   const started = performance.timeOrigin + performance.now();
   for (let seq = from; seq < from + n; seq++) await fire(operator.relayPort, openSipsRequest(operator.relayPort, relayPath, seq));
+  const sentAt = performance.timeOrigin + performance.now();
   await sink.waitFor(from, from + n);
   clearInterval(sampler);
   const cpuPerEvent = (operator.cpuMs() - cpuBefore) / n;
@@ -224,6 +225,7 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   }
   const droppedByRelay = (await operator.metric('event_xmlrpc_relay_dropped_total')) - droppedBefore;
   if (droppedByRelay !== n - arrived) say(`the relay counted ${droppedByRelay} drops; ${n - arrived} events did not arrive`);
+  say(`burst: ${n} sent in ${(sentAt - started).toFixed(0)} ms (${((n * 1000) / (sentAt - started)).toFixed(0)}/s), the last arrived ${(last - sentAt).toFixed(0)} ms after the last send`);
   return { rate: arrived / ((last - started) / 1000), dropped: n - arrived, cpuPerEvent, rssIdle, rssPeak };
 }
 

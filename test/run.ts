@@ -249,7 +249,11 @@ function recordDurations(timings: string): void {
     // Keyed by the path in the repository, so that every clone on the machine shares them.
     const fresh = Object.fromEntries(Object.entries(written).map(([file, ms]) => [path.relative(root, file), Math.round(ms)]));
     mkdirSync(CACHE_DIR, { recursive: true });
-    writeFileSync(DURATIONS_FILE, JSON.stringify({ ...readDurations(), ...fresh }, null, 1));
+    // Each figure halfway between the last one and this run's: one slow run does not upset the split.
+    const last = readDurations();
+    const merged = { ...last };
+    for (const [file, ms] of Object.entries(fresh)) merged[file] = last[file] === undefined ? ms : Math.round((last[file] + ms) / 2);
+    writeFileSync(DURATIONS_FILE, JSON.stringify(merged, null, 1));
   } catch {
     // no durations written (the run was stopped): keep the last ones
   } finally {
