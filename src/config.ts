@@ -308,7 +308,7 @@ function whole(value: string | string[] | undefined, fallback: number, name: str
 
 function backoff(value: string): RetryPolicy['backoff'] {
   if (value === 'exponential' || value === 'linear') return value;
-  throw new Error(`--retry-backoff must be exponential or linear, not "${String(value)}"`);
+  throw new Error(`--retry-backoff must be exponential or linear, not "${value}"`);
 }
 
 /** A Kubernetes object or namespace name (DNS-1123); undefined when not given. */

@@ -17,7 +17,7 @@
 // after another.
 //
 // Two phases on the one control plane of the run. First every test file but
-// the apiserver-fault ones, concurrently. Then the files whose path contains
+// the apiserver-fault ones, in those processes at once. Then the files whose path contains
 // "faults-apiserver", one after another in one process, alone on the control plane, since they
 // stop and start the kube-apiserver under every client. Only that second phase
 // gets EVENT_XMLRPC_TEST_CONTROL, the base URL of a control endpoint the runner
@@ -100,7 +100,7 @@ try {
   const unitFiles = files.filter((file) => file.startsWith('test/unit/'));
   const integrationFiles = files.filter((file) => !unitFiles.includes(file));
   // The unit tests need no control plane: all in one process (tsx and their imports load once), at once.
-  const unitsEnded = unitFiles.length ? timed('unit tests (one process)', () => runTests(unitFiles, nodeTestArgs, env, { oneProcess: true })) : Promise.resolve(0);
+  const unitsEnded = unitFiles.length ? timed('unit tests (one process)', () => runTests(unitFiles, nodeTestArgs, env)) : Promise.resolve(0);
   // The type check (and, for the integration tests, the build) runs while the control plane starts.
   const checked = timed('type check (tsc --noEmit)', () => tsc(['-p', 'tsconfig.json', '--noEmit', '--incremental', '--tsBuildInfoFile', path.join(root, 'node_modules/.cache/tsc/typecheck.tsbuildinfo')]));
   checked.catch(() => {});
@@ -125,7 +125,7 @@ try {
   if (together.length) {
     const groups = shards(together, SHARDS);
     const ended = await timed(`tests (${groups.length} process${groups.length === 1 ? '' : 'es'} at once)`, () =>
-      Promise.all(groups.map((group, i) => timed(`  process ${i + 1} of ${groups.length} (${group.length} files)`, () => runTests(group, nodeTestArgs, env, { oneProcess: true })))),
+      Promise.all(groups.map((group, i) => timed(`  process ${i + 1} of ${groups.length} (${group.length} files)`, () => runTests(group, nodeTestArgs, env)))),
     );
     code ||= ended.find((c) => c !== 0) ?? 0;
   }
@@ -135,7 +135,7 @@ try {
     control = await serveApiServerControl(cp!);
     const url = control.url;
     // One process, the files one after another: each is alone on the control plane.
-    code ||= await timed(`tests alone: ${alone.join(', ')}`, () => runTests(alone, nodeTestArgs, { ...env, [CONTROL_ENV]: url }, { oneProcess: true }));
+    code ||= await timed(`tests alone: ${alone.join(', ')}`, () => runTests(alone, nodeTestArgs, { ...env, [CONTROL_ENV]: url }));
     await control.ensureRunning();
   }
   await shutdown(code);
@@ -221,15 +221,14 @@ function readDurations(): Record<string, number> {
   }
 }
 
-/** `oneProcess`: the files run one after another in a single process (exiting once they are done), instead of a process each, four at once. */
-function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv, { oneProcess = false } = {}): Promise<number> {
+/** `files` one after another in one node --test process, which exits once they are done. */
+function runTests(files: string[], extraArgs: string[], env: NodeJS.ProcessEnv): Promise<number> {
   // The spec reporter as usual, and the durations for the next run's order, unless the caller chose reporters.
   const timings = extraArgs.some((a) => a.startsWith('--test-reporter')) ? undefined : path.join(os.tmpdir(), `event-xmlrpc-test-durations-${process.pid}-${++runs}.json`);
   const reporters = timings
     ? ['--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${path.join(root, 'test/support/durations-reporter.ts')}`, `--test-reporter-destination=${timings}`]
     : [];
-  const isolation = oneProcess ? ['--experimental-test-isolation=none', '--test-force-exit'] : ['--test-concurrency=4'];
-  const args = ['--import', 'tsx', '--test', ...isolation, '--test-timeout=120000', ...reporters, ...extraArgs, ...files];
+  const args = ['--import', 'tsx', '--test', '--experimental-test-isolation=none', '--test-force-exit', '--test-timeout=120000', ...reporters, ...extraArgs, ...files];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: root, env, stdio: 'inherit' });
     running.add(child);

@@ -4,7 +4,7 @@ import type net from 'node:net';
 import { DeliveryReason } from '../api/conditions.js';
 import { EgressPolicy } from '../core/egress-policy.js';
 import { requestHeaders, type HeaderLines } from '../core/http-request.js';
-import { bodyTooLarge, judgeBody, judgeHead, type ResponseVerdict } from '../core/http-response.js';
+import { bodyTooLarge, judgeBody, judgeHead } from '../core/http-response.js';
 import type { DeliveryTarget } from '../core/socket.js';
 import { truncate } from '../core/text.js';
 import { clampTimerMs } from '../core/timer.js';
