@@ -157,10 +157,17 @@ function openSipsRequest(port: number, relayPath: string, seq: number): Buffer {
   );
 }
 
+/** Connects of `fire` that took a second or more: the kernel dropped the SYN (the accept queue was full) and the sender waited for its retransmit. */
+let stalledConnects = 0;
+
 /** As OpenSIPS's sender: connect, write everything, close; resolves once written, without waiting for any answer. */
 function fire(port: number, request: Buffer): Promise<void> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port }, () => socket.end(request, () => resolve()));
+    const started = performance.now();
+    const socket = net.connect({ host: '127.0.0.1', port }, () => {
+      if (performance.now() - started >= 1_000) stalledConnects++;
+      socket.end(request, () => resolve());
+    });
     socket.on('error', () => resolve()); // lost: the sink will not see it
     socket.resume();
   });
@@ -208,9 +215,11 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   let rssPeak = rssIdle;
   const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, operator.rssBytes())), 25);
   const cpuBefore = operator.cpuMs();
+  const stalledBefore = stalledConnects;
   const started = performance.timeOrigin + performance.now();
   for (let seq = from; seq < from + n; seq++) await fire(operator.relayPort, openSipsRequest(operator.relayPort, relayPath, seq));
   const sentAt = performance.timeOrigin + performance.now();
+  const stalled = stalledConnects - stalledBefore;
   await sink.waitFor(from, from + n);
   clearInterval(sampler);
   const cpuPerEvent = (operator.cpuMs() - cpuBefore) / n;
@@ -225,7 +234,10 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   }
   const droppedByRelay = (await operator.metric('event_xmlrpc_relay_dropped_total')) - droppedBefore;
   if (droppedByRelay !== n - arrived) say(`the relay counted ${droppedByRelay} drops; ${n - arrived} events did not arrive`);
-  say(`burst: ${n} sent in ${(sentAt - started).toFixed(0)} ms (${((n * 1000) / (sentAt - started)).toFixed(0)}/s), the last arrived ${(last - sentAt).toFixed(0)} ms after the last send`);
+  say(
+    `burst: ${n} sent in ${(sentAt - started).toFixed(0)} ms (${((n * 1000) / (sentAt - started)).toFixed(0)}/s), the last arrived ${(last - sentAt).toFixed(0)} ms after the last send; ` +
+      `${stalled} connect(s) waited a second for a SYN retransmit`,
+  );
   return { rate: arrived / ((last - started) / 1000), dropped: n - arrived, cpuPerEvent, rssIdle, rssPeak };
 }
 

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import https from 'node:https';
-import type net from 'node:net';
+import net from 'node:net';
+import tls from 'node:tls';
 import { DeliveryReason } from '../api/conditions.js';
 import { EgressPolicy } from '../core/egress-policy.js';
 import { requestHeaders, type HeaderLines } from '../core/http-request.js';
@@ -82,14 +83,27 @@ type Attempt = Omit<DeliveryResult, 'durationMs' | 'written'>;
  */
 export class HttpSender {
   private readonly egress: EgressGuard;
-  private readonly httpAgent: http.Agent;
-  private readonly httpsAgent: https.Agent;
+  /**
+   * Each request makes its own connection, without an http.Agent: no socket
+   * is ever reused, so the agent's pooling would be pure cost, and no TLS
+   * session is cached (each connection verifies the server's certificate
+   * anew). The egress guard watches every socket from its first moment.
+   */
+  private readonly connectPlain: Connect;
+  private readonly connectTls: Connect;
 
   constructor(private readonly options: SenderOptions) {
     this.egress = options.egress ?? new EgressGuard(EgressPolicy.fromFlags([], []));
-    const watch = (socket: net.Socket, opts: { host?: string | null }) => this.egress.watch(socket, opts.host ?? '');
-    this.httpAgent = new GuardedHttpAgent(watch);
-    this.httpsAgent = new GuardedHttpsAgent(watch);
+    this.connectPlain = (opts) => {
+      const socket = net.createConnection(opts as net.NetConnectOpts);
+      this.egress.watch(socket, opts.host ?? '');
+      return socket;
+    };
+    this.connectTls = (opts) => {
+      const socket = tls.connect(opts as tls.ConnectionOptions);
+      this.egress.watch(socket, opts.host ?? '');
+      return socket;
+    };
   }
 
   /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
@@ -114,10 +128,20 @@ export class HttpSender {
     // Exactly the headers of the core, in their order and spelling, then the subscriber's.
     const headers = [...requestHeaders(target, this.options.userAgent, body), ...(connection.headers ?? [])].flat();
     const common = { host: hostname, port: target.port, path: target.path, method: 'POST', headers, lookup: this.egress.lookup, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES };
-    const tls = connection.tls;
-    const request = tls
-      ? https.request({ ...common, agent: this.httpsAgent, ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.rejectUnauthorized, ...(tls.servername ? { servername: tls.servername } : {}) })
-      : http.request({ ...common, agent: this.httpAgent });
+    const secure = connection.tls;
+    // SNI: the configured name, else the host unless it is an IP literal (which SNI may not carry).
+    const servername = secure?.servername ?? (net.isIP(hostname) ? undefined : hostname);
+    const request = secure
+      ? https.request({
+          ...common,
+          createConnection: this.connectTls,
+          ca: secure.ca,
+          cert: secure.cert,
+          key: secure.key,
+          rejectUnauthorized: secure.rejectUnauthorized,
+          ...(servername ? { servername } : {}),
+        })
+      : http.request({ ...common, createConnection: this.connectPlain });
 
     let isWritten: boolean | undefined;
     let markWritten!: (written: boolean) => void;
@@ -151,8 +175,8 @@ export class HttpSender {
       const noResponse = `no response within ${timeoutMs}ms`;
       request.once('socket', (socket: net.Socket) => {
         const connected = () => phase(timeoutMs, noResponse);
-        if (!socket.connecting && !tls) connected();
-        else socket.once(tls ? 'secureConnect' : 'connect', connected);
+        if (!socket.connecting && !secure) connected();
+        else socket.once(secure ? 'secureConnect' : 'connect', connected);
       });
       request.once('finish', () => {
         setWritten(true);
@@ -202,43 +226,12 @@ export class HttpSender {
     return { written, result };
   }
 
-  close(): void {
-    this.httpAgent.destroy();
-    this.httpsAgent.destroy();
-  }
+  /** Nothing to release: no connection outlives its request. */
+  close(): void {}
 }
 
-type Watch = (socket: net.Socket, options: { host?: string | null }) => void;
-
-/** A fresh connection per request, each watched by the egress guard from its first moment. */
-class GuardedHttpAgent extends http.Agent {
-  constructor(private readonly watch: Watch) {
-    super({ keepAlive: false });
-  }
-
-  override createConnection(options: net.NetConnectOpts & { host?: string }, callback?: (err: Error | null, socket: net.Socket) => void): net.Socket {
-    const socket = (http.Agent.prototype as unknown as AgentInternals).createConnection.call(this, options, callback);
-    this.watch(socket, options);
-    return socket;
-  }
-}
-
-/** The same for HTTPS; no TLS session is cached, so each connection verifies the server's certificate anew. */
-class GuardedHttpsAgent extends https.Agent {
-  constructor(private readonly watch: Watch) {
-    super({ keepAlive: false, maxCachedSessions: 0 });
-  }
-
-  override createConnection(options: net.NetConnectOpts & { host?: string }, callback?: (err: Error | null, socket: net.Socket) => void): net.Socket {
-    const socket = (https.Agent.prototype as unknown as AgentInternals).createConnection.call(this, options, callback);
-    this.watch(socket, options);
-    return socket;
-  }
-}
-
-interface AgentInternals {
-  createConnection(this: http.Agent, options: object, callback?: (err: Error | null, socket: net.Socket) => void): net.Socket;
-}
+/** The request's options reach it whole: host, port, lookup, and the TLS settings of https.request. */
+type Connect = (options: http.ClientRequestArgs) => net.Socket;
 
 function single(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value;

@@ -13,6 +13,17 @@ import type { DropReason, RefusalReason, RelayMetrics } from './relay-metrics.js
 /** Connections open at once; beyond that new ones are closed at once (and counted). */
 export const MAX_CONNECTIONS = 1024;
 
+/**
+ * Connections the kernel completes before the operator accepts them (the
+ * kernel caps it at net.core.somaxconn, 4096 by default since Linux 5.4).
+ * OpenSIPS's sender connects, writes and closes, one event after another,
+ * faster than the relay can take them in a burst; once this queue is full the
+ * kernel drops its SYN and the sender waits a whole second for the retransmit.
+ * Node's default of 511 is under half a second of a burst, so a burst made
+ * the relay idle for most of that second; 4096 keeps it busy through it.
+ */
+export const ACCEPT_BACKLOG = 4096;
+
 /** Where an accepted event goes: a relay's queue (Memory) or an EventRaise (Durable). */
 export interface RelayIntake {
   /** Answers once the event is kept, or why it could not be. */
@@ -61,7 +72,7 @@ export class RelayListener {
   async listen(): Promise<number> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.deps.port, () => {
+      this.server.listen({ port: this.deps.port, backlog: ACCEPT_BACKLOG }, () => {
         this.server.off('error', reject);
         resolve();
       });
