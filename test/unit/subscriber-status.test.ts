@@ -205,6 +205,10 @@ describe('setCondition', () => {
 
   it('rfc3339 drops the milliseconds', () => {
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07.890Z')), '2026-03-04T05:06:07Z');
+    assert.equal(rfc3339(new Date('2026-03-04T05:06:07.001Z')), '2026-03-04T05:06:07Z');
+    assert.equal(rfc3339(new Date('2026-03-04T05:06:08.000Z')), '2026-03-04T05:06:08Z');
+    assert.equal(rfc3339(new Date('1969-12-31T23:59:59.500Z')), '1969-12-31T23:59:59Z');
+    assert.equal(rfc3339(new Date('2026-03-04T05:06:07.999Z')), '2026-03-04T05:06:07Z');
     assert.equal(rfc3339(new Date('2026-03-04T05:06:07Z')), '2026-03-04T05:06:07Z');
   });});
 
