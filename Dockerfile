@@ -31,4 +31,8 @@ COPY --from=build /src/dist ./dist
 USER 65532:65532
 # /metrics, /healthz, /readyz (--http-port)
 EXPOSE 8080
-ENTRYPOINT ["node", "dist/main.js"]
+# V8 sized for a long-running controller, not a throughput job: young
+# generation at most 2 x 16 MiB (it grew to 128 MiB under load), and an old
+# generation that grows by 10% over what is live rather than up to 4x. npm run
+# bench measured RSS growth to 10,000 finished raises 193 -> 44 MiB with them.
+ENTRYPOINT ["node", "--max-semi-space-size=16", "--heap-growing-percent=10", "dist/main.js"]

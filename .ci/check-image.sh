@@ -2,7 +2,7 @@
 # Checks the Dockerfile as far as possible without a Docker engine:
 #   1. lints it (dockerfile-utils, the linter of the Docker language server)
 #   2. checks the rules the image must keep: official node:24 bases, a numeric
-#      non-root USER, `node dist/main.js` as an exec-form ENTRYPOINT, production
+#      non-root USER, `node [flags] dist/main.js` as an exec-form ENTRYPOINT, production
 #      dependencies only, an allowlist .dockerignore
 #   3. replays the build stage on exactly the files the Dockerfile copies
 #   4. replays the runtime stage in a clean directory (npm ci --omit=dev
@@ -58,10 +58,12 @@ rules() {
   entrypoint=$(echo "$final" | grep -iE '^\s*ENTRYPOINT\s' | tail -1 | sed -E 's/^\s*ENTRYPOINT\s+//I')
   [[ -n "$entrypoint" ]] || fail "the final stage has no ENTRYPOINT"
   node -e '
-    const [text, want] = [process.argv[1], ["node", "dist/main.js"]];
+    const text = process.argv[1];
     let argv;
     try { argv = JSON.parse(text); } catch { console.error(`ENTRYPOINT is not in exec (JSON) form: ${text}`); process.exit(1); }
-    if (JSON.stringify(argv) !== JSON.stringify(want)) { console.error(`ENTRYPOINT must be ${JSON.stringify(want)} (no npm, no shell), not ${text}`); process.exit(1); }
+    const flags = Array.isArray(argv) ? argv.slice(1, -1) : [];
+    const ok = Array.isArray(argv) && argv[0] === "node" && argv.at(-1) === "dist/main.js" && flags.every((f) => typeof f === "string" && f.startsWith("--"));
+    if (!ok) { console.error(`ENTRYPOINT must be ["node", <node flags>..., "dist/main.js"] (no npm, no shell), not ${text}`); process.exit(1); }
   ' "$entrypoint" || fail "bad ENTRYPOINT"
   if echo "$final" | grep -qiE '^\s*CMD\s'; then fail "the final stage must not add a CMD"; fi
   echo "  ENTRYPOINT $entrypoint: exec form, node directly"
@@ -117,8 +119,11 @@ run_operator() {
     as=(setpriv --reuid "$RUNTIME_UID" --regid "$RUNTIME_UID" --clear-groups --)
     uid=$RUNTIME_UID
   fi
-  echo "+ (uid $uid, cwd app/) node dist/main.js $*" >&2
-  (cd "$work/app" && env -i PATH="$PATH" HOME=/nonexistent NODE_ENV=production "${as[@]}" "$(command -v node)" dist/main.js "$@")
+  # The ENTRYPOINT's node flags, as the image passes them.
+  local flags
+  mapfile -t flags < <(final_stage | grep -iE '^\s*ENTRYPOINT\s' | tail -1 | sed -E 's/^\s*ENTRYPOINT\s+//I' | node -e 'for (const f of JSON.parse(require("fs").readFileSync(0, "utf8")).slice(1, -1)) console.log(f)')
+  echo "+ (uid $uid, cwd app/) node ${flags[*]} dist/main.js $*" >&2
+  (cd "$work/app" && env -i PATH="$PATH" HOME=/nonexistent NODE_ENV=production "${as[@]}" "$(command -v node)" "${flags[@]}" dist/main.js "$@")
 }
 
 runtime_run() {

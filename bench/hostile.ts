@@ -25,6 +25,7 @@ import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { GROUP, VERSION, type EventRaise } from '../src/api/types.js';
 import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane, kubeconfigYaml } from '../test/controlplane/control-plane.js';
+import { OPERATOR_NODE_FLAGS } from '../test/support/entry-points.js';
 import { deepMethodResponse, hugeFault } from '../test/support/hostile-bodies.js';
 import { XMLRPC_OK, httpResponse, startEndlessPeer, startRawPeer } from '../test/support/tcp-peers.js';
 
@@ -124,7 +125,7 @@ try {
   const httpPort = await freePort();
   operator = spawn(
     process.execPath,
-    ['--import', 'tsx', `${ROOT}/src/main.ts`, `--namespace=${VICTIM}`, `--namespace=${ATTACKER}`, '--sync-mode', '--log-level=error', `--http-port=${httpPort}`, '--shutdown-grace=1s'],
+    [...OPERATOR_NODE_FLAGS, '--import', 'tsx', `${ROOT}/src/main.ts`, `--namespace=${VICTIM}`, `--namespace=${ATTACKER}`, '--sync-mode', '--log-level=error', `--http-port=${httpPort}`, '--shutdown-grace=1s'],
     { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'ignore', 'inherit'] },
   );
   const pid = operator.pid!;

@@ -29,6 +29,7 @@ import { parseSocket, type DeliveryTarget } from '../src/core/socket.js';
 import { HttpSender } from '../src/delivery/http-sender.js';
 import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
+import { OPERATOR_NODE_FLAGS } from '../test/support/entry-points.js';
 import { BareClient } from './support/bare-client.js';
 import { connectionsTo, cpuMs, machine, memoryMiB } from './support/proc.js';
 import { figure, median, quantile, type Paired } from './support/stats.js';
@@ -603,7 +604,7 @@ try {
   bareRaises = await Observer.start(NS.bare, 'eventraises');
   const opSubscribers = await Observer.start(NS.op, 'subscribers');
 
-  operator = await startOperator('compiled', [...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], NS.op);
+  operator = await startOperator('compiled', [...OPERATOR_NODE_FLAGS, ...(PROFILE_DIR ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : []), 'dist/main.js'], NS.op);
   children.push(operator);
   const apiPort = Number(new URL(cp.server).port);
   let peakSockets = 0;
@@ -659,7 +660,7 @@ try {
   say('memory of the operator under tsx (npm start)');
   const tsxRaises = await Observer.start(NS.tsx, 'eventraises');
   const tsxSubscribers = await Observer.start(NS.tsx, 'subscribers');
-  const tsxOperator = await startOperator('tsx', ['--import', 'tsx', 'src/main.ts'], NS.tsx);
+  const tsxOperator = await startOperator('tsx', [...OPERATOR_NODE_FLAGS, '--import', 'tsx', 'src/main.ts'], NS.tsx);
   children.push(tsxOperator);
   await createSubscribers(NS.tsx, tsxSubscribers, 'sink', 1, 'E_RATE', `xmlrpc:127.0.0.1:${sinkPort}:m`);
   const tsxMemory: MemoryStep[] = [];

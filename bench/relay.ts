@@ -35,6 +35,7 @@ import type { EventRelay } from '../src/api/relay-types.js';
 import { ApiClient } from '../src/kube/api-client.js';
 import { applyCrds, buildBinaries } from '../test/controlplane/bootstrap.js';
 import { ControlPlane } from '../test/controlplane/control-plane.js';
+import { OPERATOR_NODE_FLAGS } from '../test/support/entry-points.js';
 
 const { values } = parseArgs({
   options: { small: { type: 'boolean', default: false }, events: { type: 'string' }, repeats: { type: 'string' }, durable: { type: 'string' } },
@@ -106,7 +107,7 @@ interface OperatorChild {
 async function startOperator(kubeconfig: string): Promise<OperatorChild> {
   // The compiled operator, as the image runs it (npm run build, then node dist/main.js).
   const profile = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const args = [...profile, path.join(ROOT, 'dist/main.js'), `--namespace=${NAMESPACE}`, '--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'];
+  const args = [...OPERATOR_NODE_FLAGS, ...profile, path.join(ROOT, 'dist/main.js'), `--namespace=${NAMESPACE}`, '--http-port=0', '--relay-port=0', '--relay-host=127.0.0.1'];
   const child = spawn(process.execPath, args, { env: { ...process.env, KUBECONFIG: kubeconfig }, stdio: ['ignore', 'pipe', 'inherit'] });
   const started = await new Promise<{ httpPort: number; relayPort: number }>((resolve, reject) => {
     child.once('exit', (code) => reject(new Error(`the operator exited with ${code}`)));

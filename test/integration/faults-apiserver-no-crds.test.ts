@@ -9,14 +9,14 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { ApiextensionsV1Api, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
 import { testCluster, writeKubeconfigFile } from '../support/cluster.js';
-import { CLI_ENTRY as CLI, OPERATOR_ENTRY as MAIN } from '../support/entry-points.js';
+import { CLI_ENTRY, OPERATOR_ARGV } from '../support/entry-points.js';
 import { waitFor } from '../support/objects.js';
 
 const CRD_FILE = fileURLToPath(new URL('../../crds/eventraises.eventxmlrpc.io.yaml', import.meta.url));
 
-function run(entry: string, args: string[], kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
+function run(argv: readonly string[], kubeconfig: string): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [entry, ...args], { env: { ...process.env, KUBECONFIG: kubeconfig } });
+    const child = spawn(process.execPath, [...argv], { env: { ...process.env, KUBECONFIG: kubeconfig } });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
@@ -38,10 +38,10 @@ describe('startup without the CRDs', () => {
       const sentence =
         `the Kubernetes API at ${testCluster().info.server} does not serve eventraises.eventxmlrpc.io (eventxmlrpc.io/v1alpha1): ` +
         'its CRDs are not installed; install them as a cluster admin: kubectl apply -f crds/';
-      const operator = await run(MAIN, ['--http-port=0'], kubeconfig);
+      const operator = await run([...OPERATOR_ARGV, '--http-port=0'], kubeconfig);
       assert.equal(operator.code, 1);
       assert.equal(operator.stderr, `event-xmlrpc-operator: ${sentence}\n`);
-      const cli = await run(CLI, ['raise', 'E_X', '-n', 'default'], kubeconfig);
+      const cli = await run([CLI_ENTRY, 'raise', 'E_X', '-n', 'default'], kubeconfig);
       assert.equal(cli.code, 1);
       assert.equal(cli.stderr, `event-xmlrpc: ${sentence}\n`);
     } finally {

@@ -79,7 +79,8 @@ function loggedAt(candidate: Candidate, message: LogMessage): number {
 /** Two operators watching `namespace`, electing a leader with a Lease there. */
 async function startPair(namespace: string, durations: string[]): Promise<Candidate[]> {
   await grantLeaseRbac(namespace);
-  const args = ['--namespace', namespace, '--sync-mode', '--leader-elect', `--leader-election-namespace=${namespace}`, ...durations];
+  // debug: the log says which process finished each raise.
+  const args = ['--namespace', namespace, '--sync-mode', '--leader-elect', `--leader-election-namespace=${namespace}`, '--log-level=debug', ...durations];
   const candidates = await Promise.all(
     ['op-a', 'op-b'].map(async (pod) => ({ pod, process: await spawnOperator(args, { POD_NAME: pod }) })),
   );

@@ -10,7 +10,7 @@ import { kubeconfigYaml } from '../controlplane/control-plane.js';
 import { newNamespace, testCluster } from '../support/cluster.js';
 import { serviceAccountToken } from '../support/deploy.js';
 import { waitFor } from '../support/objects.js';
-import { OPERATOR_ENTRY } from '../support/entry-points.js';
+import { OPERATOR_ARGV } from '../support/entry-points.js';
 import { spawnOperator } from '../support/operator.js';
 import { refusedPort } from '../support/tcp-peers.js';
 
@@ -18,7 +18,7 @@ import { refusedPort } from '../support/tcp-peers.js';
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     // Port 0: the default 8080 may be taken by an operator another test file runs.
-    const child = spawn(process.execPath, [OPERATOR_ENTRY, '--http-port=0', ...args], { env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...OPERATOR_ARGV, '--http-port=0', ...args], { env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

@@ -12,7 +12,7 @@ import { testCluster, writeKubeconfigFile } from './cluster.js';
 import { statusCode } from '../../src/kube/errors.js';
 import { whenAllowed } from './allowed.js';
 import { LogMessage } from '../../src/log-messages.js';
-import { OPERATOR_ENTRY } from './entry-points.js';
+import { OPERATOR_ARGV } from './entry-points.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLUSTER_ROLE = `${ROOT}deploy/cluster-role.yaml`;
@@ -118,7 +118,7 @@ export function loggedEntries(operator: OperatorProcess, message: string): Array
 export async function spawnOperator(args: string[], env: NodeJS.ProcessEnv = {}): Promise<OperatorProcess> {
   await grantOperatorRbac();
   const kubeconfig = await writeKubeconfigFile('operator');
-  const child = spawn(process.execPath, [OPERATOR_ENTRY, ...FREE_PORTS, ...args], {
+  const child = spawn(process.execPath, [...OPERATOR_ARGV, ...FREE_PORTS, ...args], {
     env: { ...process.env, KUBECONFIG: kubeconfig, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
