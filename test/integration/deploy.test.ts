@@ -214,7 +214,7 @@ describe('deploy/ manifests', () => {
     ]);
     assert.deepEqual([c.livenessProbe?.httpGet?.path, c.livenessProbe?.httpGet?.port], ['/healthz', 'http']);
     assert.deepEqual([c.readinessProbe?.httpGet?.path, c.readinessProbe?.httpGet?.port], ['/readyz', 'http']);
-    assert.deepEqual(plain(c.resources), { requests: { cpu: '50m', memory: '448Mi' }, limits: { memory: '640Mi' } });
+    assert.deepEqual(plain(c.resources), { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '384Mi' } });
     assert.deepEqual(plain(c.securityContext), {
       runAsNonRoot: true,
       runAsUser: 65532,
