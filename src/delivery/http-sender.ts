@@ -91,6 +91,8 @@ export class HttpSender {
    */
   private readonly connectPlain: Connect;
   private readonly connectTls: Connect;
+  /** Requests not settled yet: close() ends them. */
+  private readonly inFlight = new Set<http.ClientRequest>();
 
   constructor(private readonly options: SenderOptions) {
     this.egress = options.egress ?? new EgressGuard(EgressPolicy.fromFlags([], []));
@@ -142,6 +144,7 @@ export class HttpSender {
           ...(servername ? { servername } : {}),
         })
       : http.request({ ...common, createConnection: this.connectPlain });
+    this.inFlight.add(request);
 
     let isWritten: boolean | undefined;
     let markWritten!: (written: boolean) => void;
@@ -163,6 +166,7 @@ export class HttpSender {
         setWritten(false);
         resolve({ ...attempt, written: isWritten!, durationMs: elapsed() });
         // Nothing more is read: the connection goes (a no-op once the response ended).
+        this.inFlight.delete(request);
         request.destroy();
       };
       const fail = (error: string, reason?: DeliveryReason) => settle(reason ? { outcome: 'Failed', error: truncate(error), reason } : { outcome: 'Failed', error: truncate(error) });
@@ -226,8 +230,11 @@ export class HttpSender {
     return { written, result };
   }
 
-  /** Nothing to release: no connection outlives its request. */
-  close(): void {}
+  /** Ends every request still on the wire: each fails, and nothing more of it is sent or read. */
+  close(): void {
+    for (const request of this.inFlight) request.destroy(new Error('the operator is stopping'));
+    this.inFlight.clear();
+  }
 }
 
 /** The request's options reach it whole: host, port, lookup, and the TLS settings of https.request. */

@@ -139,6 +139,21 @@ describe('HttpSender outcomes', () => {
     }
   });
 
+  it('close() ends the requests still waiting for an answer', async () => {
+    const peer = await startRawPeer(() => null);
+    const closing = new HttpSender({ userAgent: 'event-xmlrpc-operator/test', connectTimeoutMs: 2000, responseTimeoutMs: 60_000, maxResponseBytes: 4096 });
+    try {
+      const delivery = closing.send(targetOf(`xmlrpc:127.0.0.1:${peer.port}:m`), '<x/>');
+      assert.equal(await delivery.written, true);
+      await peer.waitFor(1);
+      closing.close();
+      const result = await delivery.result;
+      assert.deepEqual([result.outcome, result.written, result.error], ['Failed', true, 'the operator is stopping']);
+    } finally {
+      await peer.close();
+    }
+  });
+
   it('a name that does not resolve fails with the host named', async () => {
     const result = await sender.send(targetOf('xmlrpc:no-such-host.invalid:80:m'), '<x/>').result;
     assert.equal(result.outcome, 'Failed');
