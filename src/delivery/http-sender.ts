@@ -87,7 +87,7 @@ export class HttpSender {
    * Each request makes its own connection, without an http.Agent: no socket
    * is ever reused, so the agent's pooling would be pure cost, and no TLS
    * session is cached (each connection verifies the server's certificate
-   * anew). The egress guard watches every socket from its first moment.
+   * anew). The egress guard watches every socket to a name from its first moment.
    */
   private readonly connectPlain: Connect;
   private readonly connectTls: Connect;
@@ -96,16 +96,13 @@ export class HttpSender {
 
   constructor(private readonly options: SenderOptions) {
     this.egress = options.egress ?? new EgressGuard(EgressPolicy.fromFlags([], []));
-    this.connectPlain = (opts) => {
-      const socket = net.createConnection(opts as net.NetConnectOpts);
-      this.egress.watch(socket, opts.host ?? '');
+    // An IP literal was judged by checkLiteral and is connected to as it is: only a name needs its connected address checked.
+    const watch = (socket: net.Socket, host: string) => {
+      if (net.isIP(host) === 0) this.egress.watch(socket, host);
       return socket;
     };
-    this.connectTls = (opts) => {
-      const socket = tls.connect(opts as tls.ConnectionOptions);
-      this.egress.watch(socket, opts.host ?? '');
-      return socket;
-    };
+    this.connectPlain = (opts) => watch(net.createConnection(opts as net.NetConnectOpts), opts.host ?? '');
+    this.connectTls = (opts) => watch(tls.connect(opts as tls.ConnectionOptions), opts.host ?? '');
   }
 
   /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
