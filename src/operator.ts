@@ -87,6 +87,7 @@ export class Operator {
       responseTimeoutMs: config.responseTimeoutMs,
       maxResponseBytes: config.maxResponseBytes,
       egress: this.egress,
+      maxIdlePerServer: config.perSubscriberConcurrency,
     });
     const secrets = new SecretStore(this.api.kubeConfig, config.secretTtlMs);
     const credentials = new Credentials((namespace, name) => secrets.read(namespace, name));

@@ -74,6 +74,8 @@ export interface DeliverySpec {
   retryOnFaultCodes?: number[];
   /** One request at a time, in the order the events arrived; a failing head is retried before anything else goes. */
   ordered?: boolean;
+  /** Connections stay open for the next request (HTTP keep-alive) instead of one connection per event, as OpenSIPS. */
+  keepAlive?: boolean;
 }
 
 export interface SubscriberStatus extends SubscriberHealth {

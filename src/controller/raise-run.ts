@@ -8,6 +8,9 @@ import type { SubscriberEntry, SubscriberIndex } from '../core/subscriber-index.
 import { truncate } from '../core/text.js';
 import type { Credentials } from '../delivery/credentials.js';
 import { NOT_SENT, type DispatchResult, type Dispatcher, type PreparedAttempt } from '../delivery/dispatcher.js';
+import type { ConnectionSettings } from '../delivery/http-sender.js';
+
+const KEEP_ALIVE: ConnectionSettings = { keepAlive: true };
 
 /** Told of every delivery outcome and finished raise: metrics, Events, subscriber health. */
 export interface RaiseObserver {
@@ -194,10 +197,11 @@ export class RaiseRun {
       this.bodies.set(bodyKey, body);
     }
     const attempt: PreparedAttempt = { target: subscriber.target, body, delivery: resolveDeliveryPolicy(subscriber.delivery, this.deps.defaults.delivery) };
-    if (!subscriber.tls?.enabled && !subscriber.auth) return attempt;
+    const keepAlive = subscriber.delivery?.keepAlive === true;
+    if (!subscriber.tls?.enabled && !subscriber.auth) return keepAlive ? { ...attempt, connection: KEEP_ALIVE } : attempt;
     // Secrets are read (through their cache) before every attempt: a rotated one takes effect without a restart.
     const result = await this.deps.credentials.settings(subscriber.namespace, subscriber.name, { tls: subscriber.tls, auth: subscriber.auth });
-    if (result.ok === true) return { ...attempt, connection: result.settings };
+    if (result.ok === true) return { ...attempt, connection: keepAlive ? { ...result.settings, keepAlive } : result.settings };
     if (result.ok === false) return { ...attempt, refused: { error: `not sent: ${result.message}`, reason: result.reason } };
     return { ...attempt, refused: { error: `not sent: ${result.message}` } };
   }

@@ -5,12 +5,13 @@ export type HeaderLines = ReadonlyArray<readonly [name: string, value: string]>;
 /**
  * The headers of one delivery, in the order and spelling OpenSIPS uses (some
  * servers written against it compare header text), and no others. Host is
- * the host as written plus the port, always, as OpenSIPS sends it.
+ * the host as written plus the port, always, as OpenSIPS sends it. A
+ * kept-alive connection says `Connection: keep-alive` where OpenSIPS says close.
  */
-export function requestHeaders(target: DeliveryTarget, userAgent: string, body: string): HeaderLines {
+export function requestHeaders(target: DeliveryTarget, userAgent: string, body: string, keepAlive = false): HeaderLines {
   return [
     ['Host', `${target.host}:${target.port}`],
-    ['Connection', 'close'],
+    ['Connection', keepAlive ? 'keep-alive' : 'close'],
     ['User-Agent', userAgent],
     ['Content-Type', 'text/xml'],
     ['Content-Length', String(Buffer.byteLength(body))],

@@ -14,6 +14,14 @@ import { EGRESS_DENIED_CODE, EgressGuard } from './egress-guard.js';
 /** Status line and headers of a response, at most; Node's default, set per request so no global option raises it. */
 export const MAX_RESPONSE_HEADER_BYTES = 16 * 1024;
 
+/**
+ * How long a kept-alive connection may wait idle for its next request: below
+ * the 5 s after which Node's and Apache's servers close theirs, so a request
+ * seldom meets a connection its server is closing. A shorter `Keep-Alive:
+ * timeout=` from the server shortens it (less a second).
+ */
+export const KEEP_ALIVE_IDLE_MS = 2_000;
+
 export interface SenderOptions {
   userAgent: string;
   connectTimeoutMs: number;
@@ -23,6 +31,10 @@ export interface SenderOptions {
   maxResponseBytes: number;
   /** Where connections may go; default: the default denials only. */
   egress?: EgressGuard;
+  /** Idle kept-alive connections kept per server (spec.delivery.keepAlive); default 16, --max-per-subscriber. */
+  maxIdlePerServer?: number;
+  /** How long a kept-alive connection may stay idle; default KEEP_ALIVE_IDLE_MS, 0 until the server closes it. */
+  keepAliveIdleMs?: number;
 }
 
 /** Per-subscriber connection settings, read afresh before each attempt (spec.tls, spec.auth). */
@@ -40,6 +52,8 @@ export interface ConnectionSettings {
   };
   /** Sent after the headers of the core (credentials): never logged nor recorded. */
   headers?: HeaderLines;
+  /** The connection stays open for the next request to the same server (spec.delivery.keepAlive). */
+  keepAlive?: boolean;
 }
 
 export interface DeliveryResult {
@@ -68,10 +82,11 @@ export interface Delivery {
 type Attempt = Omit<DeliveryResult, 'durationMs' | 'written'>;
 
 /**
- * One XML-RPC POST per call on a fresh connection (`Connection: close`, as
- * OpenSIPS), made with node:http directly: got cost about twice the CPU of a
- * bare `http.request` per delivery (its options, stream and hook machinery
- * run per request), and `npm run bench` prints that cost beside this sender.
+ * One XML-RPC POST per call, made with node:http directly: got cost about
+ * twice the CPU of a bare `http.request` per delivery (its options, stream
+ * and hook machinery run per request), and `npm run bench` prints that cost
+ * beside this sender. Each request has a fresh connection (`Connection:
+ * close`, as OpenSIPS) unless its subscriber keeps connections alive.
  *
  * Nothing the server sends is trusted: the headers are bounded by
  * MAX_RESPONSE_HEADER_BYTES, the body is read up to `maxResponseBytes`, then
@@ -84,13 +99,23 @@ type Attempt = Omit<DeliveryResult, 'durationMs' | 'written'>;
 export class HttpSender {
   private readonly egress: EgressGuard;
   /**
-   * Each request makes its own connection, without an http.Agent: no socket
-   * is ever reused, so the agent's pooling would be pure cost, and no TLS
-   * session is cached (each connection verifies the server's certificate
-   * anew). The egress guard watches every socket to a name from its first moment.
+   * A request with `Connection: close` makes its own connection, without an
+   * http.Agent, whose pooling would be pure cost for a socket never reused.
+   * No TLS session is cached: each connection verifies the server's
+   * certificate anew. The egress guard watches every socket to a name from
+   * its first moment.
    */
   private readonly connectPlain: Connect;
   private readonly connectTls: Connect;
+  /**
+   * Kept-alive connections, pooled by Node per server: host, port and, for
+   * TLS, every setting that could make the connection differ (CA, client
+   * certificate, server name). Subscribers to one server with the same TLS
+   * settings share its idle connections; a request holds its socket alone
+   * until its response is read whole, and any other ending destroys it.
+   */
+  private keptPlain: http.Agent;
+  private keptTls: https.Agent;
   /** Requests not settled yet: close() ends them. */
   private readonly inFlight = new Set<http.ClientRequest>();
 
@@ -103,6 +128,16 @@ export class HttpSender {
     };
     this.connectPlain = (opts) => watch(net.createConnection(opts as net.NetConnectOpts), opts.host ?? '');
     this.connectTls = (opts) => watch(tls.connect(opts as tls.ConnectionOptions), opts.host ?? '');
+    [this.keptPlain, this.keptTls] = this.keepAliveAgents();
+  }
+
+  private keepAliveAgents(): [http.Agent, https.Agent] {
+    const options = { keepAlive: true, timeout: this.options.keepAliveIdleMs ?? KEEP_ALIVE_IDLE_MS, maxFreeSockets: this.options.maxIdlePerServer ?? 16, scheduling: 'lifo' } as const;
+    const plain = new http.Agent(options);
+    plain.createConnection = this.connectPlain;
+    const secure = new https.Agent(options);
+    secure.createConnection = this.connectTls;
+    return [plain, secure];
   }
 
   /** One attempt; `responseTimeoutMs` overrides the sender's for this request. */
@@ -125,7 +160,8 @@ export class HttpSender {
     }
 
     // Exactly the headers of the core, in their order and spelling, then the subscriber's.
-    const headers = [...requestHeaders(target, this.options.userAgent, body), ...(connection.headers ?? [])].flat();
+    const keepAlive = connection.keepAlive === true;
+    const headers = [...requestHeaders(target, this.options.userAgent, body, keepAlive), ...(connection.headers ?? [])].flat();
     const common = { host: hostname, port: target.port, path: target.path, method: 'POST', headers, lookup: this.egress.lookup, maxHeaderSize: MAX_RESPONSE_HEADER_BYTES };
     const secure = connection.tls;
     // SNI: the configured name, else the host unless it is an IP literal (which SNI may not carry).
@@ -133,14 +169,14 @@ export class HttpSender {
     const request = secure
       ? https.request({
           ...common,
-          createConnection: this.connectTls,
+          ...(keepAlive ? { agent: this.keptTls } : { createConnection: this.connectTls }),
           ca: secure.ca,
           cert: secure.cert,
           key: secure.key,
           rejectUnauthorized: secure.rejectUnauthorized,
           ...(servername ? { servername } : {}),
         })
-      : http.request({ ...common, createConnection: this.connectPlain });
+      : http.request({ ...common, ...(keepAlive ? { agent: this.keptPlain } : { createConnection: this.connectPlain }) });
     this.inFlight.add(request);
 
     let isWritten: boolean | undefined;
@@ -162,7 +198,7 @@ export class HttpSender {
         clearTimeout(timer);
         setWritten(false);
         resolve({ ...attempt, written: isWritten!, durationMs: elapsed() });
-        // Nothing more is read: the connection goes (a no-op once the response ended).
+        // Nothing more is read: the connection goes (a no-op once the response ended, which hands a kept-alive socket back to its pool).
         this.inFlight.delete(request);
         request.destroy();
       };
@@ -176,7 +212,8 @@ export class HttpSender {
       const noResponse = `no response within ${timeoutMs}ms`;
       request.once('socket', (socket: net.Socket) => {
         const connected = () => phase(timeoutMs, noResponse);
-        if (!socket.connecting && !secure) connected();
+        // A kept-alive socket handed on by its pool is connected (and its handshake done) already.
+        if (request.reusedSocket || (!socket.connecting && !secure)) connected();
         else socket.once(secure ? 'secureConnect' : 'connect', connected);
       });
       request.once('finish', () => {
@@ -227,10 +264,13 @@ export class HttpSender {
     return { written, result };
   }
 
-  /** Ends every request still on the wire: each fails, and nothing more of it is sent or read. */
+  /** Ends every request still on the wire: each fails, and nothing more of it is sent or read; idle kept-alive connections close. */
   close(): void {
     for (const request of this.inFlight) request.destroy(new Error('the operator is stopping'));
     this.inFlight.clear();
+    this.keptPlain.destroy();
+    this.keptTls.destroy();
+    [this.keptPlain, this.keptTls] = this.keepAliveAgents();
   }
 }
 

@@ -103,6 +103,38 @@ for (const [peerName, startPeer] of peers) {
   });
 }
 
+describe('spec.delivery.keepAlive', () => {
+  it('raises in a row reach a keep-alive server over one connection, and an HTTP/1.0 server over one each', async () => {
+    const namespace = await newNamespace('keepalive');
+    const npm = await startNpmPeer(['on_event']);
+    const python = await startPythonPeer();
+    const operator = await startOperator(namespace);
+    try {
+      const delivery = { keepAlive: true };
+      await createSubscriber(namespace, 'npm', { event: 'E_TEST', socket: `xmlrpc:127.0.0.1:${npm.port}:on_event`, delivery });
+      await createSubscriber(namespace, 'python', { event: 'E_TEST', socket: `xmlrpc:127.0.0.1:${python.port}:on_event`, delivery });
+      await Promise.all([waitForReady(namespace, 'npm'), waitForReady(namespace, 'python')]);
+      for (let i = 0; i < 3; i++) {
+        const raise = await raiseEvent(namespace, { event: 'E_TEST', params: [{ name: 'i', int: i }], syncMode: true });
+        const done = await waitForRaise(namespace, raise.metadata.name!);
+        assert.deepEqual(
+          done.status?.deliveries?.map((d) => [d.subscriber, d.outcome]),
+          [
+            ['npm', 'Delivered'],
+            ['python', 'Delivered'],
+          ],
+        );
+      }
+      for (const peer of [npm, python]) assert.deepEqual((await peer.log.waitFor(3)).map((c) => c.params), [0, 1, 2].map((i) => ['E_TEST', 'i', i]));
+      assert.equal(npm.connections(), 1);
+    } finally {
+      await operator.stop();
+      await npm.close();
+      await python.close();
+    }
+  });
+});
+
 describe('operator defaults', () => {
   it('--sync-mode and --use-struct-param apply where the objects leave them unset', async () => {
     const namespace = await newNamespace('defaults');

@@ -94,10 +94,12 @@ export async function startPerlPeer(methods: string[]): Promise<FaultRecordingPe
   return { port: peer.ready, log, faults, close: peer.close };
 }
 
-/** The npm `xmlrpc` package's server, in this process; answers true to `methods`. */
-export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer> {
+/** The npm `xmlrpc` package's server (on node:http, keep-alive included), in this process; answers true to `methods`. */
+export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer & { connections(): number }> {
   const log = new CallLog();
   const server = xmlrpc.createServer({ host: '127.0.0.1', port: 0 });
+  let connections = 0;
+  server.httpServer.on('connection', () => connections++);
   await once(server.httpServer, 'listening');
   for (const method of methods) {
     server.on(method, (_err: unknown, params: unknown[], callback: (err: unknown, value: unknown) => void) => {
@@ -110,7 +112,12 @@ export async function startNpmPeer(methods: string[]): Promise<XmlRpcPeer> {
   return {
     port: address.port,
     log,
-    close: () => new Promise((resolve) => server.httpServer.close(() => resolve())),
+    connections: () => connections,
+    close: () =>
+      new Promise((resolve) => {
+        server.httpServer.close(() => resolve());
+        server.httpServer.closeIdleConnections();
+      }),
   };
 }
 

@@ -161,6 +161,7 @@ const subscriber = {
       retry: { limit: 3, backoff: 'exponential', initialDelay: '500ms', maxDelay: '30s' },
       retryOnFaultCodes: [-32000],
       ordered: true,
+      keepAlive: true,
     },
     expire: 3600,
     // Not every combination admission accepts (insecureSkipVerify goes with no CA): every field, for the walk.

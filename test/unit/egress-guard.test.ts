@@ -56,32 +56,34 @@ describe('EgressGuard in the HttpSender', () => {
     }
   });
 
-  it('checks the addresses the connection uses, not an earlier answer: a name rebound to a denied address gets no connection', async () => {
-    const [allowedPeer, deniedPeer] = await twoPeers();
-    const answers: ResolvedAddress[][] = [[{ address: '127.0.0.1', family: 4 }], [{ address: '127.0.0.2', family: 4 }]];
-    const lookups: string[] = [];
-    const lookup: LookupAll = async (host) => {
-      lookups.push(host);
-      return answers[Math.min(lookups.length - 1, answers.length - 1)]!;
-    };
-    const guard = new EgressGuard(policy(['127.0.0.2/32']), lookup);
-    const sender = senderWith(guard);
-    try {
-      // The check a Subscriber's status comes from sees the allowed answer...
-      const checked = await guard.resolve('rebind.test');
-      assert.deepEqual([checked.allowed.map((a) => a.address), checked.denied], [['127.0.0.1'], []]);
-      // ...and the connection, which looks the name up itself, sees the denied one.
-      const result = await sender.send(target('rebind.test', deniedPeer.port), '<x/>').result;
-      assert.equal(result.reason, 'EgressDenied', JSON.stringify(result));
-      assert.match(result.error!, /^egress denied: rebind\.test resolves only to denied addresses: 127\.0\.0\.2 is in 127\.0\.0\.2\/32 \(--egress-deny\)/);
-      assert.deepEqual(lookups, ['rebind.test', 'rebind.test']);
-      assert.deepEqual([deniedPeer.acceptedOn, allowedPeer.acceptedOn], [[], []]);
-    } finally {
-      sender.close();
-      await allowedPeer.close();
-      await deniedPeer.close();
-    }
-  });
+  for (const keepAlive of [false, true]) {
+    it(`checks the addresses the connection uses, not an earlier answer: a name rebound to a denied address gets no connection${keepAlive ? ' (keepAlive)' : ''}`, async () => {
+      const [allowedPeer, deniedPeer] = await twoPeers();
+      const answers: ResolvedAddress[][] = [[{ address: '127.0.0.1', family: 4 }], [{ address: '127.0.0.2', family: 4 }]];
+      const lookups: string[] = [];
+      const lookup: LookupAll = async (host) => {
+        lookups.push(host);
+        return answers[Math.min(lookups.length - 1, answers.length - 1)]!;
+      };
+      const guard = new EgressGuard(policy(['127.0.0.2/32']), lookup);
+      const sender = senderWith(guard);
+      try {
+        // The check a Subscriber's status comes from sees the allowed answer...
+        const checked = await guard.resolve('rebind.test');
+        assert.deepEqual([checked.allowed.map((a) => a.address), checked.denied], [['127.0.0.1'], []]);
+        // ...and the connection, which looks the name up itself, sees the denied one.
+        const result = await sender.send(target('rebind.test', deniedPeer.port), '<x/>', undefined, { keepAlive }).result;
+        assert.equal(result.reason, 'EgressDenied', JSON.stringify(result));
+        assert.match(result.error!, /^egress denied: rebind\.test resolves only to denied addresses: 127\.0\.0\.2 is in 127\.0\.0\.2\/32 \(--egress-deny\)/);
+        assert.deepEqual(lookups, ['rebind.test', 'rebind.test']);
+        assert.deepEqual([deniedPeer.acceptedOn, allowedPeer.acceptedOn], [[], []]);
+      } finally {
+        sender.close();
+        await allowedPeer.close();
+        await deniedPeer.close();
+      }
+    });
+  }
 
   it('connects only to the allowed addresses of a name that also has denied ones', async () => {
     const [allowedPeer, deniedPeer] = await twoPeers();
