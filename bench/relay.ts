@@ -6,7 +6,9 @@
 //    relay with one fast subscriber. Its rate, from the first send to the last
 //    arrival at the subscriber, against a raw Node http.request loop (a new
 //    connection per request, each awaited) to the same sink; events dropped;
-//    the operator's RSS during the burst against idle.
+//    the operator's RSS during the burst against idle. Twice: to a subscriber
+//    as OpenSIPS delivers (a new connection per event, the default), and to
+//    one with spec.delivery.keepAlive (its connections reused).
 //  - latency: receipt to delivery at half the burst rate, paced.
 //  - durable: the same sends to a Durable relay (an EventRaise per event,
 //    delivered by the leader), against a bare client that creates a raise and
@@ -142,17 +144,21 @@ async function startOperator(kubeconfig: string): Promise<OperatorChild> {
 
 let nextSeq = 0;
 
-function body(seq: number): string {
+/** The event of the default subscriber, and of the one with spec.delivery.keepAlive. */
+const EVENT = 'E_PIKE_BLOCKED';
+const KEPT_EVENT = 'E_PIKE_BLOCKED_KEPT';
+
+function body(seq: number, event: string): string {
   return (
-    '<?xml version="1.0"?>\n<methodCall>\n<methodName>relay</methodName>\n<params>\n<param>\n<value><string>E_PIKE_BLOCKED</string></value>\n</param>\n' +
+    `<?xml version="1.0"?>\n<methodCall>\n<methodName>relay</methodName>\n<params>\n<param>\n<value><string>${event}</string></value>\n</param>\n` +
     `<param>\n<name>ip</name>\n<value><string>10.0.${(seq >> 8) & 255}.${seq & 255}</string></value>\n</param>\n` +
     `<param>\n<name>seq</name>\n<value><int>${seq}</int></value>\n</param>\n</params>\n</methodCall>`
   );
 }
 
 /** The bytes OpenSIPS writes for one event to a relay. */
-function openSipsRequest(port: number, relayPath: string, seq: number): Buffer {
-  const b = body(seq);
+function openSipsRequest(port: number, relayPath: string, seq: number, event = EVENT): Buffer {
+  const b = body(seq, event);
   return Buffer.from(
     `POST ${relayPath} HTTP/1.1\r\nHost:127.0.0.1:${port}\r\nConnection: close\r\nUser-Agent: OpenSIPS XMLRPC Notifier\r\nContent-type: text/xml\r\nContent-length: ${Buffer.byteLength(b)}\r\n\r\n${b}`,
   );
@@ -178,7 +184,7 @@ const rawAgent = new http.Agent({ keepAlive: false });
 
 /** One request, its response read: the baseline's unit of work. */
 function rawRequest(port: number, seq: number): Promise<void> {
-  const b = body(seq);
+  const b = body(seq, EVENT);
   return new Promise((resolve, reject) => {
     const req = http.request(
       { host: '127.0.0.1', port, path: '/RPC2', method: 'POST', agent: rawAgent, headers: { 'Content-Type': 'text/xml', 'Content-Length': Buffer.byteLength(b) } },
@@ -208,7 +214,7 @@ async function rawLoop(sink: Sink, n: number): Promise<number> {
   return n / ((performance.now() - started) / 1000);
 }
 
-async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string, n: number): Promise<Burst> {
+async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string, n: number, event = EVENT): Promise<Burst> {
   const from = nextSeq;
   nextSeq += n;
   const droppedBefore = await operator.metric('event_xmlrpc_relay_dropped_total');
@@ -218,7 +224,7 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   const cpuBefore = operator.cpuMs();
   const stalledBefore = stalledConnects;
   const started = performance.timeOrigin + performance.now();
-  for (let seq = from; seq < from + n; seq++) await fire(operator.relayPort, openSipsRequest(operator.relayPort, relayPath, seq));
+  for (let seq = from; seq < from + n; seq++) await fire(operator.relayPort, openSipsRequest(operator.relayPort, relayPath, seq, event));
   const sentAt = performance.timeOrigin + performance.now();
   const stalled = stalledConnects - stalledBefore;
   await sink.waitFor(from, from + n);
@@ -236,7 +242,7 @@ async function relayBurst(sink: Sink, operator: OperatorChild, relayPath: string
   const droppedByRelay = (await operator.metric('event_xmlrpc_relay_dropped_total')) - droppedBefore;
   if (droppedByRelay !== n - arrived) say(`the relay counted ${droppedByRelay} drops; ${n - arrived} events did not arrive`);
   say(
-    `burst: ${n} sent in ${(sentAt - started).toFixed(0)} ms (${((n * 1000) / (sentAt - started)).toFixed(0)}/s), the last arrived ${(last - sentAt).toFixed(0)} ms after the last send; ` +
+    `burst${event === KEPT_EVENT ? ' (keepAlive)' : ''}: ${n} sent in ${(sentAt - started).toFixed(0)} ms (${((n * 1000) / (sentAt - started)).toFixed(0)}/s), the last arrived ${(last - sentAt).toFixed(0)} ms after the last send; ` +
       `${stalled} connect(s) waited a second for a SYN retransmit`,
   );
   return { rate: arrived / ((last - started) / 1000), dropped: n - arrived, cpuPerEvent, rssIdle, rssPeak };
@@ -362,7 +368,8 @@ try {
   ceilingApi = new ApiClient(admin);
   const create = (plural: string, kind: string, metadata: object, spec: object) =>
     custom.createNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: NAMESPACE, plural, body: { apiVersion: `${GROUP}/${VERSION}`, kind, metadata, spec } });
-  await create('subscribers', 'Subscriber', { name: 'sink' }, { event: 'E_PIKE_BLOCKED', socket: `xmlrpc:127.0.0.1:${sink.port}:block_ip` });
+  await create('subscribers', 'Subscriber', { name: 'sink' }, { event: EVENT, socket: `xmlrpc:127.0.0.1:${sink.port}:block_ip` });
+  await create('subscribers', 'Subscriber', { name: 'sink-kept' }, { event: KEPT_EVENT, socket: `xmlrpc:127.0.0.1:${sink.port}:block_ip`, delivery: { keepAlive: true } });
   await create('eventrelays', 'EventRelay', { name: 'memory' }, {});
   await create('eventrelays', 'EventRelay', { name: 'durable' }, { mode: 'Durable', ttlSecondsAfterFinished: 3600 });
   const memoryPath = await waitForSocket(custom, 'memory');
@@ -370,39 +377,46 @@ try {
 
   // Warm-up: connections, caches, JIT; the subscriber is matched once this arrives.
   say('warming up');
-  for (;;) {
-    const seq = nextSeq++;
-    await fire(operator.relayPort, openSipsRequest(operator.relayPort, memoryPath, seq));
-    await sleep(100);
-    if (sink.arrivals.has(seq)) break;
+  for (const event of [EVENT, KEPT_EVENT]) {
+    for (;;) {
+      const seq = nextSeq++;
+      await fire(operator.relayPort, openSipsRequest(operator.relayPort, memoryPath, seq, event));
+      await sleep(100);
+      if (sink.arrivals.has(seq)) break;
+    }
   }
   await rawLoop(sink, 300);
   await relayBurst(sink, operator, memoryPath, Math.min(EVENTS, 1_000));
+  await relayBurst(sink, operator, memoryPath, Math.min(EVENTS, 1_000), KEPT_EVENT);
 
   const raw: number[] = [];
   const bursts: Burst[] = [];
+  const keptBursts: Burst[] = [];
   const latencies: number[][] = [];
   const durable: number[] = [];
   const ceilings: number[] = [];
   for (let r = 0; r < REPEATS; r++) {
-    say(`round ${r + 1} of ${REPEATS}: raw loop, relay burst, paced, durable, ceiling`);
+    say(`round ${r + 1} of ${REPEATS}: raw loop, relay burst, relay burst to keepAlive, paced, durable, ceiling`);
     raw.push(await rawLoop(sink, EVENTS));
     bursts.push(await relayBurst(sink, operator, memoryPath, EVENTS));
+    keptBursts.push(await relayBurst(sink, operator, memoryPath, EVENTS, KEPT_EVENT));
     latencies.push(await paced(sink, operator, memoryPath, PACED, bursts.at(-1)!.rate / 2));
     durable.push(await durableRun(sink, operator, durablePath, DURABLE));
     ceilings.push(await ceiling(ceilingApi!, DURABLE));
   }
 
   const mb = (b: number) => b / 1024 / 1024;
-  const dropped = bursts.map((b) => b.dropped);
-  const ratios = bursts.map((b, i) => b.rate / raw[i]!);
+  const dropped = [...bursts, ...keptBursts].map((b) => b.dropped);
   console.log(`relay benchmark: ${EVENTS} events per burst, ${REPEATS} interleaved round(s), ${os.cpus().length} CPUs${SMOKE ? ' (smoke)' : ''}`);
   console.log(`  ${''.padEnd(34)}${'min'.padStart(11)}${'median'.padStart(11)}${'max'.padStart(11)}`);
   console.log(row('raw http.request loop to the sink', raw, '/s'));
-  console.log(row('relay burst, OpenSIPS-style sends', bursts.map((b) => b.rate), '/s'));
-  console.log(row('ratio relay / raw', ratios, 'x', 2, 'target >= 0.7x'));
-  console.log(row('events dropped in the burst', dropped, '', 0, `of ${EVENTS}, default queue size; target 0`));
+  console.log(row('relay burst, OpenSIPS-style sends', bursts.map((b) => b.rate), '/s', 0, 'subscriber default: a connection per event'));
+  console.log(row('ratio relay / raw', bursts.map((b, i) => b.rate / raw[i]!), 'x', 2, 'target >= 0.7x'));
+  console.log(row('relay burst, keepAlive subscriber', keptBursts.map((b) => b.rate), '/s', 0, 'spec.delivery.keepAlive: true'));
+  console.log(row('ratio relay keepAlive / raw', keptBursts.map((b, i) => b.rate / raw[i]!), 'x', 2, 'target >= 0.7x'));
+  console.log(row('events dropped in the bursts', dropped, '', 0, `of ${EVENTS} each, default queue size; target 0`));
   console.log(row('operator CPU per event in the burst', bursts.map((b) => b.cpuPerEvent), 'ms', 2, 'receive, parse, deliver'));
+  console.log(row('the same, keepAlive subscriber', keptBursts.map((b) => b.cpuPerEvent), 'ms', 2));
   console.log(row('latency p50 at half the burst rate', latencies.map((l) => percentile(l, 50)), 'ms', 1));
   console.log(row('latency p99 at half the burst rate', latencies.map((l) => percentile(l, 99)), 'ms', 1));
   console.log(row('latency max at half the burst rate', latencies.map((l) => percentile(l, 100)), 'ms', 1));
