@@ -74,7 +74,7 @@ export interface DeliverySpec {
   retryOnFaultCodes?: number[];
   /** One request at a time, in the order the events arrived; a failing head is retried before anything else goes. */
   ordered?: boolean;
-  /** Connections stay open for the next request (HTTP keep-alive) instead of one connection per event, as OpenSIPS. */
+  /** Connections stay open for the next request (HTTP keep-alive), where OpenSIPS makes a new one per event. */
   keepAlive?: boolean;
 }
 
