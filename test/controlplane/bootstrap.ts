@@ -35,12 +35,12 @@ export async function applyCrds(admin: KubeConfig, say: (line: string) => void):
 
   const crds = admin.makeApiClient(ApiextensionsV1Api);
   const names = docs.filter((d) => d.kind === 'CustomResourceDefinition').map((d) => d.metadata!.name!);
-  const deadline = Date.now() + 30_000;
+  const deadline = performance.now() + 30_000;
   for (const name of names) {
     for (;;) {
       const crd = await crds.readCustomResourceDefinition({ name });
       if (crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True')) break;
-      if (Date.now() > deadline) throw new Error(`CRD ${name} not Established after 30s`);
+      if (performance.now() > deadline) throw new Error(`CRD ${name} not Established after 30s`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
@@ -53,7 +53,7 @@ export async function applyCrds(admin: KubeConfig, say: (line: string) => void):
         await custom.listClusterCustomObject({ group: spec.group, version: spec.versions[0]!.name, plural: spec.names.plural });
         break;
       } catch (err) {
-        if ((err as { code?: number }).code !== 429 || Date.now() > deadline) throw err;
+        if ((err as { code?: number }).code !== 429 || performance.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }

@@ -257,13 +257,13 @@ function isRunning(child: ChildProcess): boolean {
 }
 
 async function waitUntil(what: string, child: ChildProcess, logFile: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = performance.now() + READY_TIMEOUT_MS;
   for (;;) {
     if (!isRunning(child) || child.pid === undefined) {
       throw new Error(`${what}: process exited (code ${child.exitCode}, signal ${child.signalCode})\n${tail(logFile)}`);
     }
     if (await check().catch((err: unknown) => (err instanceof FatalError ? Promise.reject(err) : false))) return;
-    if (Date.now() > deadline) throw new Error(`${what}: not ready after ${READY_TIMEOUT_MS / 1000}s\n${tail(logFile)}`);
+    if (performance.now() > deadline) throw new Error(`${what}: not ready after ${READY_TIMEOUT_MS / 1000}s\n${tail(logFile)}`);
     await sleep(100);
   }
 }

@@ -7,12 +7,12 @@ import { statusCode } from '../../src/kube/errors.js';
  */
 export async function whenAllowed<T>(call: () => Promise<T>, options: { retryOn?: number[]; timeoutMs?: number } = {}): Promise<T> {
   const retryOn = options.retryOn ?? [403];
-  const deadline = Date.now() + (options.timeoutMs ?? 10_000);
+  const deadline = performance.now() + (options.timeoutMs ?? 10_000);
   for (;;) {
     try {
       return await call();
     } catch (err) {
-      if (!retryOn.includes(statusCode(err) ?? 0) || Date.now() > deadline) throw err;
+      if (!retryOn.includes(statusCode(err) ?? 0) || performance.now() > deadline) throw err;
       await new Promise((r) => setTimeout(r, 100));
     }
   }

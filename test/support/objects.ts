@@ -62,13 +62,13 @@ const MAX_POLL_MS = 250;
 
 /** Polls until `check` returns a value (not undefined), or fails with the last object seen. */
 export async function waitFor<T, R>(read: () => Promise<T>, check: (value: T) => R | undefined, timeoutMs = 20_000): Promise<R> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   let last: T | undefined;
   for (let pause = FIRST_POLL_MS; ; pause = Math.min(pause * 1.5, MAX_POLL_MS)) {
     last = await read();
     const result = check(last);
     if (result !== undefined) return result;
-    if (Date.now() > deadline) throw new Error(`timed out; last seen: ${JSON.stringify(last, null, 2)}`);
+    if (performance.now() > deadline) throw new Error(`timed out; last seen: ${JSON.stringify(last, null, 2)}`);
     await new Promise((r) => setTimeout(r, pause));
   }
 }

@@ -76,9 +76,9 @@ export async function startSequencePeer(answer: (seq: number, attempt: number) =
     order: () => arrivals.map((a) => a.seq),
     maxOpen: () => maxOpen,
     async waitFor(check, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
+      const deadline = performance.now() + timeoutMs;
       while (!check(arrivals)) {
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         if (left <= 0) throw new Error(`timed out; arrivals: ${JSON.stringify(arrivals.map((a) => `${a.seq}/${a.attempt}`))}`);
         await new Promise<void>((resolve) => {
           const wake = () => {

@@ -66,9 +66,9 @@ export async function startRawPeer(
     },
     acceptedOn,
     async waitFor(count, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
+      const deadline = performance.now() + timeoutMs;
       while (requests.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} requests, got ${requests.length}`);
+        if (performance.now() > deadline) throw new Error(`expected ${count} requests, got ${requests.length}`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 100);
           waiters.push(() => {
@@ -153,9 +153,9 @@ export async function startEndlessPeer(head: string, limitBytes = 400 * 1024 * 1
     port: (server.address() as net.AddressInfo).port,
     connections,
     async waitForClosed(count, timeoutMs = 30_000) {
-      const deadline = Date.now() + timeoutMs;
+      const deadline = performance.now() + timeoutMs;
       while (connections.length < count) {
-        if (Date.now() > deadline) throw new Error(`expected ${count} closed connections, got ${connections.length}`);
+        if (performance.now() > deadline) throw new Error(`expected ${count} closed connections, got ${connections.length}`);
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, 100);
           wake = () => {

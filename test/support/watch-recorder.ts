@@ -73,11 +73,11 @@ export async function recordWatch<T extends WatchedObject>(path: string, options
   return {
     changes: (name) => [...(name === undefined ? all : (byName.get(name) ?? []))],
     async until(check, what, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
+      const deadline = performance.now() + timeoutMs;
       for (;;) {
         const result = check([...all]);
         if (result !== undefined) return result;
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         if (left <= 0) throw new Error(`the watch of ${path} saw no ${what} within ${timeoutMs} ms; it saw ${all.length} changes`);
         await new Promise<void>((resolve) => {
           const done = () => {

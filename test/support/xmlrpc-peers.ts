@@ -25,9 +25,9 @@ export class CallLog<T = RecordedCall> {
 
   /** Resolves once `count` calls arrived (rejects after timeoutMs with what did arrive). */
   async waitFor(count: number, timeoutMs = 15_000): Promise<T[]> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = performance.now() + timeoutMs;
     while (this.calls.length < count) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new Error(`expected ${count} calls, got ${this.calls.length}: ${JSON.stringify(this.calls)}`);
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
