@@ -69,6 +69,8 @@ export interface DeliveryResult {
   retryAfterMs?: number;
   /** Set on failures no retry can mend, which the status names (EgressDenied, TLSFailed, ...). */
   reason?: DeliveryReason;
+  /** The request went on a connection it opened, or on a kept-alive one; unset when none was made (refused, timed out, TLS handshake failed). */
+  connection?: 'new' | 'reused';
   durationMs: number;
 }
 
@@ -79,7 +81,7 @@ export interface Delivery {
   result: Promise<DeliveryResult>;
 }
 
-type Attempt = Omit<DeliveryResult, 'durationMs' | 'written'>;
+type Attempt = Omit<DeliveryResult, 'durationMs' | 'written' | 'connection'>;
 
 /**
  * One XML-RPC POST per call, made with node:http directly: got cost about
@@ -192,12 +194,13 @@ export class HttpSender {
       let timer: NodeJS.Timeout | undefined;
       let settled = false;
       let answered = false;
+      let via: DeliveryResult['connection'];
       const settle = (attempt: Attempt) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
         setWritten(false);
-        resolve({ ...attempt, written: isWritten!, durationMs: elapsed() });
+        resolve(via ? { ...attempt, written: isWritten!, connection: via, durationMs: elapsed() } : { ...attempt, written: isWritten!, durationMs: elapsed() });
         // Nothing more is read: the connection goes (a no-op once the response ended, which hands a kept-alive socket back to its pool).
         this.inFlight.delete(request);
         request.destroy();
@@ -211,7 +214,10 @@ export class HttpSender {
       phase(connectTimeoutMs, `connect timed out after ${this.options.connectTimeoutMs}ms`);
       const noResponse = `no response within ${timeoutMs}ms`;
       request.once('socket', (socket: net.Socket) => {
-        const connected = () => phase(timeoutMs, noResponse);
+        const connected = () => {
+          via = request.reusedSocket ? 'reused' : 'new';
+          phase(timeoutMs, noResponse);
+        };
         // A kept-alive socket handed on by its pool is connected (and its handshake done) already.
         if (request.reusedSocket || (!socket.connecting && !secure)) connected();
         else socket.once(secure ? 'secureConnect' : 'connect', connected);

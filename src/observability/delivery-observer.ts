@@ -25,6 +25,7 @@ export class DeliveryObserver {
   attempted(subscriberKey: string, attempt: AttemptResult): void {
     const namespace = subscriberKey.slice(0, subscriberKey.indexOf('/'));
     this.metrics.attempts.inc({ outcome: attempt.outcome === 'Delivered' ? 'delivered' : 'failed', namespace });
+    if (attempt.connection === 'new') this.metrics.connectionsOpened.inc({ namespace });
     if (attempt.reason === DeliveryReason.EgressDenied) this.metrics.egressDenied.inc({ namespace });
   }
 

@@ -18,6 +18,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly connectionsOpened = new Counter({
+    name: 'event_xmlrpc_delivery_connections_opened_total',
+    help: 'Connections opened to subscribers, by subscriber namespace: one per attempt, fewer where spec.delivery.keepAlive reuses them.',
+    labelNames: ['namespace'] as const,
+    registers: [this.registry],
+  });
+
   readonly egressDenied = new Counter({
     name: 'event_xmlrpc_egress_denied_total',
     help: 'Delivery attempts refused by the egress policy before any connection, by subscriber namespace.',

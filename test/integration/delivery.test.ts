@@ -127,6 +127,12 @@ describe('spec.delivery.keepAlive', () => {
       }
       for (const peer of [npm, python]) assert.deepEqual((await peer.log.waitFor(3)).map((c) => c.params), [0, 1, 2].map((i) => ['E_TEST', 'i', i]));
       assert.equal(npm.connections(), 1);
+      const opened = (await operator.metrics.registry.getMetricsAsJSON()).find((m) => m.name === 'event_xmlrpc_delivery_connections_opened_total');
+      assert.deepEqual(
+        opened?.values.filter((v) => v.labels.namespace === namespace).map((v) => v.value),
+        [4],
+        'one to the npm server, one per request to the HTTP/1.0 one',
+      );
     } finally {
       await operator.stop();
       await npm.close();

@@ -81,11 +81,15 @@ function newSender(keepAliveIdleMs = 60_000): HttpSender {
 
 const KEEP: ConnectionSettings = { keepAlive: true };
 
-async function sendInTurn(sender: HttpSender, to: DeliveryTarget, count: number, connection: ConnectionSettings): Promise<void> {
+/** Sends `count` requests one after the other; each must be Delivered. How each went: on a new connection or a reused one. */
+async function sendInTurn(sender: HttpSender, to: DeliveryTarget, count: number, connection: ConnectionSettings): Promise<Array<string | undefined>> {
+  const via: Array<string | undefined> = [];
   for (let i = 0; i < count; i++) {
     const result = await sender.send(to, '<x/>', undefined, connection).result;
     assert.equal(result.outcome, 'Delivered', result.error);
+    via.push(result.connection);
   }
+  return via;
 }
 
 describe('HttpSender with spec.delivery.keepAlive', () => {
@@ -93,8 +97,9 @@ describe('HttpSender with spec.delivery.keepAlive', () => {
     const peer = await startPeer();
     const sender = newSender();
     try {
-      await sendInTurn(sender, target(peer.port), 3, KEEP);
-      await sendInTurn(sender, target(peer.port), 3, {});
+      const kept = await sendInTurn(sender, target(peer.port), 3, KEEP);
+      const closed = await sendInTurn(sender, target(peer.port), 3, {});
+      assert.deepEqual([...kept, ...closed], ['new', 'reused', 'reused', 'new', 'new', 'new'], 'each result says how it went');
       assert.deepEqual(
         peer.requests.map((r) => r.connection),
         ['keep-alive', 'keep-alive', 'keep-alive', 'close', 'close', 'close'],
